@@ -1,0 +1,3 @@
+from resistkit.cli import main
+
+main()

@@ -1,0 +1,273 @@
+"""Recipe schema: YAML files that describe one stage (train / generate) of an experiment.
+
+The ``train:`` section is not a schema of ours: its keys are TRL's own ``SFTConfig`` /
+``DPOConfig`` field names, checked against those dataclasses, so a TRL user reads a recipe
+without a manual. Everything else is a small pydantic model with ``extra="forbid"``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import functools
+import typing
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+
+class RecipeError(ValueError):
+    """A recipe is wrong; the message names the file, the key path and, if known, a fix."""
+
+    def __init__(self, source: str, key: str, message: str, suggestion: str | None = None):
+        self.source, self.key, self.suggestion = source, key, suggestion
+        hint = f" (did you mean '{suggestion}'?)" if suggestion else ""
+        where = f"{source}: {key}: " if key else f"{source}: "
+        super().__init__(f"{where}{message}{hint}")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+
+class TinyModelConfig(_Strict):
+    """A Llama-style model built from scratch with the shipped byte-level BPE tokenizer."""
+
+    hidden_size: int = Field(64, description="Width of the residual stream.")
+    num_hidden_layers: int = Field(2, description="Number of transformer blocks.")
+    num_attention_heads: int = Field(4, description="Attention heads per block.")
+    num_key_value_heads: int | None = Field(None, description="KV heads (GQA); default = heads.")
+    intermediate_size: int = Field(192, description="Width of the MLP.")
+    max_position_embeddings: int = Field(512, description="Longest sequence the model accepts.")
+    tie_word_embeddings: bool = Field(True, description="Share input and output embeddings.")
+
+
+class ModelSpec(_Strict):
+    name_or_path: str = Field(
+        "tiny",
+        description="Hub id, local directory, or 'tiny' to build a Llama from `tiny:`.",
+    )
+    revision: str | None = Field(None, description="Hub revision (branch, tag or commit).")
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
+        "auto", description="'auto' = float32 on CPU, bfloat16 on a GPU that supports it."
+    )
+    trust_remote_code: bool = Field(False, description="Run modelling code from the hub repo.")
+    gguf_file: str | None = Field(None, description="GGUF file inside `name_or_path` to load.")
+    tokenizer: str | None = Field(None, description="Tokenizer id/path; default: the model's.")
+    tiny: TinyModelConfig | None = Field(None, description="Architecture when name is 'tiny'.")
+    init_seed: int | None = Field(None, description="Seed for a tiny model's initial weights.")
+
+
+PromptFormat = Literal["continuation", "chat", "template"]
+
+
+class DataSpec(_Strict):
+    dataset: str = Field(description="builtin:NAME, hf:ID[#selector], json:PATH or csv:PATH.")
+    split: str = Field("train", description="Split to read (builtin data: train / heldout).")
+    num_samples: int | None = Field(None, ge=1, description="First n of a seeded permutation.")
+    seed: int | None = Field(None, description="Sampling seed; default: the recipe's seed.")
+    data_files: str | None = Field(None, description="Local files for an hf: adapter.")
+
+
+class LoraSpec(_Strict):
+    r: int = 8
+    lora_alpha: int = 16
+    lora_dropout: float = 0.0
+    target_modules: list[str] | str = "all-linear"
+
+
+class GenerationSpec(_Strict):
+    prompts: DataSpec | None = Field(None, description="Prompt set (its `prompt` column).")
+    max_new_tokens: int = Field(32, ge=1)
+    do_sample: bool = True
+    temperature: float = Field(1.0, gt=0)
+    top_p: float = Field(1.0, gt=0, le=1)
+    top_k: int = Field(0, ge=0, description="0 disables top-k filtering.")
+    num_return_sequences: int = Field(1, ge=1, description="Samples per prompt.")
+    batch_size: int = Field(32, ge=1)
+    seed: int | None = Field(None, description="Decoding seed; default: the recipe's seed.")
+    output: str | None = Field(None, description="Output JSONL (default in output_dir).")
+
+
+class Recipe(_Strict):
+    """One stage recipe. `resistkit train` reads model/data/train; `generate` reads generate."""
+
+    seed: int = Field(42, description="Seed for data sampling, initialisation and training.")
+    output_dir: str = Field("runs/resistkit", description="Run directory.")
+    method: Literal["sft", "dpo"] = Field("sft", description="TRL trainer to use.")
+    model: ModelSpec = Field(default_factory=ModelSpec)
+    prompt_format: PromptFormat = Field(
+        "continuation",
+        description="continuation: raw text; chat: the tokenizer's chat template; "
+        "template: `prompt_template` with {prompt}.",
+    )
+    prompt_template: str | None = Field(None, description="Used when prompt_format=template.")
+    data: DataSpec | None = Field(None, description="Training data.")
+    save_at_samples: list[int] = Field(
+        default_factory=list, description="Save complete slices after this many training samples."
+    )
+    lora: LoraSpec | None = Field(None, description="Train LoRA adapters through PEFT.")
+    train: dict[str, Any] = Field(
+        default_factory=dict, description="Fields of TRL's SFTConfig / DPOConfig, by their names."
+    )
+    generate: GenerationSpec | None = None
+
+
+# --------------------------------------------------------------------------------------------
+# Loading
+
+
+def load_recipe(
+    path: str | Path, overrides: Sequence[str] = (), *, model: type[BaseModel] = Recipe
+) -> Any:
+    """Read a YAML recipe, apply ``key.path=value`` overrides and validate it."""
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise RecipeError(source, "", "file not found") from None
+    try:
+        raw = yaml.safe_load(text) or {}
+    except yaml.YAMLError as err:
+        raise RecipeError(source, "", f"not valid YAML: {err}") from None
+    if not isinstance(raw, dict):
+        raise RecipeError(source, "", "the top level must be a mapping of keys")
+    for item in overrides:
+        apply_override(raw, item, source)
+    return validate_recipe(raw, source, model=model)
+
+
+def apply_override(raw: dict[str, Any], item: str, source: str = "--set") -> None:
+    """``train.learning_rate=2e-5`` → raw["train"]["learning_rate"] = 2e-5 (YAML-typed)."""
+    if "=" not in item:
+        raise RecipeError("--set", item, "expected KEY.PATH=VALUE")
+    key, value = item.split("=", 1)
+    parts = key.strip().split(".")
+    node = raw
+    for part in parts[:-1]:
+        child = node.get(part)
+        if child is None:
+            child = node[part] = {}
+        if not isinstance(child, dict):
+            raise RecipeError(source, key, f"'{part}' is not a mapping, cannot set a sub-key")
+        node = child
+    node[parts[-1]] = yaml.safe_load(value) if value != "" else None
+
+
+def validate_recipe(raw: dict[str, Any], source: str, *, model: type[BaseModel] = Recipe) -> Any:
+    _check_unknown_keys(raw, model, source, prefix="")
+    try:
+        recipe = model.model_validate(raw)
+    except ValidationError as err:
+        first = err.errors()[0]
+        key = ".".join(str(p) for p in first["loc"])
+        raise RecipeError(source, key, first["msg"]) from None
+    if isinstance(recipe, Recipe):
+        recipe.train = validate_trainer_fields(recipe.train, recipe.method, source)
+        if recipe.model.name_or_path == "tiny" and recipe.model.tiny is None:
+            recipe.model.tiny = TinyModelConfig()
+        if recipe.prompt_format == "template" and not recipe.prompt_template:
+            raise RecipeError(source, "prompt_template", "required when prompt_format=template")
+        if sorted(set(recipe.save_at_samples)) != recipe.save_at_samples:
+            raise RecipeError(source, "save_at_samples", "must be strictly increasing")
+    return recipe
+
+
+def _nearest(key: str, options: typing.Iterable[str]) -> str | None:
+    found = difflib.get_close_matches(key, list(options), n=1, cutoff=0.6)
+    return found[0] if found else None
+
+
+def _model_type(annotation: Any) -> type[BaseModel] | None:
+    """The pydantic model inside an annotation such as ``DataSpec | None``."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _model_type(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _check_unknown_keys(
+    raw: Mapping[str, Any], model: type[BaseModel], source: str, prefix: str
+) -> None:
+    # pydantic reports extra keys too, but cannot suggest the key that was meant.
+    fields = model.model_fields
+    for key, value in raw.items():
+        path = f"{prefix}{key}"
+        if key not in fields:
+            raise RecipeError(source, path, "unknown key", _nearest(str(key), fields))
+        sub = _model_type(fields[key].annotation)
+        if sub is not None and isinstance(value, Mapping):
+            _check_unknown_keys(value, sub, source, prefix=f"{path}.")
+
+
+# --------------------------------------------------------------------------------------------
+# TRL pass-through
+
+
+def trainer_config_class(method: str) -> type:
+    from trl import DPOConfig, SFTConfig
+
+    return {"sft": SFTConfig, "dpo": DPOConfig}[method]
+
+
+@functools.cache
+def _trainer_field_types(method: str) -> dict[str, Any]:
+    cls = trainer_config_class(method)
+    hints = typing.get_type_hints(cls)
+    return {f.name: hints.get(f.name, Any) for f in dataclasses.fields(cls) if f.init}
+
+
+# Keys resistkit sets itself: a recipe that sets them would be silently overridden.
+RESERVED_TRAIN_KEYS = {"output_dir"}
+
+
+def validate_trainer_fields(values: dict[str, Any], method: str, source: str) -> dict[str, Any]:
+    """Check names and types of ``train:`` against TRL's config dataclass; coerce values."""
+    types = _trainer_field_types(method)
+    cls_name = trainer_config_class(method).__name__
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        path = f"train.{key}"
+        if key in RESERVED_TRAIN_KEYS:
+            raise RecipeError(source, path, "set by resistkit; use the top-level `output_dir`")
+        if key not in types:
+            raise RecipeError(
+                source, path, f"not a field of trl.{cls_name}", _nearest(key, types)
+            )
+        try:
+            adapter = TypeAdapter(types[key])
+        except Exception:  # exotic annotation pydantic cannot build: TRL will check it
+            out[key] = value
+            continue
+        try:
+            adapter.validate_python(value)
+        except ValidationError as err:
+            msg = err.errors()[0]["msg"]
+            raise RecipeError(
+                source, path, f"{msg} (trl.{cls_name}.{key} is {types[key]}, got {value!r})"
+            ) from None
+        # Keep the YAML value; only fix numbers that YAML 1.1 reads as strings ("1e-5").
+        out[key] = _fix_number(value, types[key])
+    return out
+
+
+def _fix_number(value: Any, annotation: Any) -> Any:
+    if isinstance(value, str):
+        allowed = {annotation, *typing.get_args(annotation)}
+        for number in (int, float):
+            if number in allowed:
+                try:
+                    return number(value)
+                except ValueError:
+                    continue
+    return value
+
+
+def dump_recipe(recipe: BaseModel) -> str:
+    return yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False)
