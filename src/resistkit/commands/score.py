@@ -1,0 +1,193 @@
+"""``resistkit score``: run named scorers over generations or a dataset.
+
+Only typer is imported at module level; the scoring package (and through it torch and
+transformers, on first use of a model) is imported inside the command so ``--help`` stays fast.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+_SCORERS = (
+    "sentiment-lexicon, sentiment-classifier, reward-model, cost-model, refusal, compression, kl"
+)
+
+
+def score(
+    input: Annotated[
+        str,
+        typer.Argument(
+            help="Generations JSONL (lines with prompt/response, as `resistkit generate` "
+            "writes) or a dataset spec such as builtin:reviews/positive.",
+            show_default=False,
+        ),
+    ],
+    scorer: Annotated[
+        list[str],
+        typer.Option(
+            "--scorer", "-s", help=f"Scorer to run (repeatable): {_SCORERS}.", show_default=False
+        ),
+    ],
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output", "-o", help="Scores JSONL (default: <input stem>.scores.jsonl beside it)."
+        ),
+    ] = None,
+    summary: Annotated[
+        Path | None,
+        typer.Option(help="Summary JSON (default: <input stem>.summary.json beside it)."),
+    ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option("--model", "-m", help="Causal LM for compression and kl (path or hub id)."),
+    ] = None,
+    ref_model: Annotated[
+        str | None, typer.Option(help="Reference causal LM for kl (same tokenizer as --model).")
+    ] = None,
+    classifier: Annotated[
+        str | None,
+        typer.Option(help="AutoModelForSequenceClassification for sentiment-classifier."),
+    ] = None,
+    positive_label: Annotated[
+        str | None,
+        typer.Option(
+            help="Classifier output meaning positive: index or label name (default: a label "
+            "named positive/pos/LABEL_1)."
+        ),
+    ] = None,
+    reward_model: Annotated[
+        str | None,
+        typer.Option(
+            help="Reward model (HF num_labels=1 or safe-rlhf score model; default "
+            "PKU-Alignment/beaver-7b-v1.0-reward). ID@REVISION pins a revision."
+        ),
+    ] = None,
+    cost_model: Annotated[
+        str | None,
+        typer.Option(
+            help="Cost model, higher = more harmful (default PKU-Alignment/beaver-7b-v1.0-cost)."
+        ),
+    ] = None,
+    template: Annotated[
+        str | None,
+        typer.Option(help="Reward/cost text layout: auto, chat, plain or safe-rlhf."),
+    ] = None,
+    append_eos: Annotated[
+        bool | None,
+        typer.Option(
+            "--append-eos/--no-append-eos",
+            help="Append EOS before reward/cost scoring (default: only for safe-rlhf).",
+            show_default=False,
+        ),
+    ] = None,
+    prompt_special_tokens: Annotated[
+        bool | None,
+        typer.Option(
+            "--prompt-special-tokens/--no-prompt-special-tokens",
+            help="compression/kl: tokenise prompts with BOS etc. (default: yes).",
+            show_default=False,
+        ),
+    ] = None,
+    with_prompt: Annotated[
+        bool,
+        typer.Option(help="Lexicon/classifier judge prompt + response instead of the response."),
+    ] = False,
+    batch_size: Annotated[
+        int | None, typer.Option(help="Records per forward pass (default: per scorer).")
+    ] = None,
+    max_length: Annotated[
+        int | None,
+        typer.Option(help="Truncate inputs to this many tokens (default: the model's limit)."),
+    ] = None,
+    device: Annotated[str | None, typer.Option(help="auto, cpu, cuda, cuda:1, ...")] = None,
+    dtype: Annotated[
+        str | None, typer.Option(help="auto (fp32 on CPU, bf16 on GPU), float32, bfloat16.")
+    ] = None,
+    response_column: Annotated[
+        str | None,
+        typer.Option(help="Column to score (default: response, completion or text)."),
+    ] = None,
+    prompt_column: Annotated[
+        str | None, typer.Option(help="Prompt column (default: prompt, when present).")
+    ] = None,
+    split: Annotated[str, typer.Option(help="Dataset split, for dataset specs.")] = "train",
+    num_samples: Annotated[
+        int | None,
+        typer.Option(help="Score only this many records (a JSONL file: its first lines)."),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Sampling seed, for dataset specs.")] = 42,
+    progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+) -> None:
+    """Score generations or a dataset with one or more named scorers.
+
+    Writes the input's records with the score columns added (NaN written as null: a record
+    that could not be scored) and a summary JSON with n, mean, std, 95 % t interval and NaN
+    count per column, the scorer settings and the model ids; prints the summary as a table.
+    """
+    from rich.console import Console
+
+    from resistkit.data.errors import DataSpecError
+    from resistkit.scoring import ScoringError, render_table
+    from resistkit.scoring.stage import run_score
+
+    given: dict[str, Any] = {
+        "model": model,
+        "ref_model": ref_model,
+        "classifier": classifier,
+        "positive_label": positive_label,
+        "reward_model": reward_model,
+        "cost_model": cost_model,
+        "template": template,
+        "append_eos": append_eos,
+        "prompt_special_tokens": prompt_special_tokens,
+        "with_prompt": with_prompt or None,
+        "batch_size": batch_size,
+        "max_length": max_length,
+        "device": device,
+        "dtype": dtype,
+    }
+    # Only options the user set are passed, so each scorer keeps its own defaults and an
+    # option that no selected scorer uses is reported instead of silently ignored.
+    options = {k: v for k, v in given.items() if v is not None}
+    try:
+        run = run_score(
+            input,
+            scorer,
+            output=output,
+            summary_output=summary,
+            split=split,
+            num_samples=num_samples,
+            seed=seed,
+            response_column=response_column,
+            prompt_column=prompt_column,
+            progress=progress,
+            **options,
+        )
+    except (ScoringError, DataSpecError) as err:
+        typer.secho(f"error: {err}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from None
+
+    console = Console()
+    console.print(render_table(run.summary, title=f"{run.summary['n_records']} records: {input}"))
+    for name, details in run.summary["scorers"].items():
+        notes = []
+        skipped = sum(details.get("not_scored", {}).values())
+        if skipped:
+            notes.append(f"not scored: {details['not_scored']}")
+        truncated = details.get("counts", {}).get("truncated")
+        if truncated:
+            notes.append(f"truncated: {truncated}")
+        if "corpus" in details:
+            corpus = ", ".join(
+                f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+                for k, v in details["corpus"].items()
+                if k != "weighting" and v is not None
+            )
+            notes.append(f"corpus, token-weighted: {corpus}")
+        if notes:
+            console.print(f"[bold]{name}[/]: " + "; ".join(notes))
+    console.print(f"scores:  {run.scores_path}\nsummary: {run.summary_path}")

@@ -1,0 +1,80 @@
+"""The score stage as a Python function: read, score, write scores + summary."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from resistkit.scoring.io import default_paths, load_records, write_json, write_scores
+from resistkit.scoring.registry import ScoringContext, get_scorer, score_records
+from resistkit.scoring.summary import summarize
+
+
+@dataclass
+class ScoreRun:
+    scores_path: Path
+    summary_path: Path
+    summary: dict[str, Any]
+
+
+def run_score(
+    source: str | Path,
+    scorers: Sequence[str],
+    *,
+    output: str | Path | None = None,
+    summary_output: str | Path | None = None,
+    split: str = "train",
+    num_samples: int | None = None,
+    seed: int = 42,
+    response_column: str | None = None,
+    prompt_column: str | None = None,
+    progress: bool = False,
+    **options: Any,
+) -> ScoreRun:
+    """Score a generations JSONL or dataset spec with ``scorers``; write
+    ``<stem>.scores.jsonl`` (input fields + score columns, NaN as null) and ``<stem>.summary.json``.
+    """
+    from resistkit import __version__
+
+    specs = [get_scorer(name) for name in scorers]  # unknown names fail before any reading
+    records = load_records(
+        source,
+        split=split,
+        num_samples=num_samples,
+        seed=seed,
+        response_column=response_column,
+        prompt_column=prompt_column,
+    )
+    ctx = ScoringContext(source=records.source, progress=progress)
+    columns = score_records(records.for_scoring(), list(scorers), context=ctx, **options)
+
+    default_scores, default_summary = default_paths(records, source)
+    scores_path = Path(output) if output is not None else default_scores
+    summary_path = Path(summary_output) if summary_output is not None else default_summary
+    clashes = sorted(set(columns) & {k for row in records.rows for k in row})
+    write_scores(scores_path, records.rows, columns)
+
+    descriptions = {col: text for spec in specs for col, text in spec.columns.items()}
+    owner = {col: spec.name for spec in specs for col in spec.columns}
+    auxiliary = {col for spec in specs for col in spec.auxiliary}
+    summary = summarize(
+        columns,
+        ctx.info,
+        descriptions,
+        owner,
+        auxiliary,
+        input=str(source),
+        scores_file=str(scores_path),
+        n_records=len(records.rows),
+        response_column=records.response_column,
+        prompt_column=records.prompt_column,
+        models_in_input=records.model_ids(),
+        overwritten_input_fields=clashes,
+        created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        resistkit_version=__version__,
+    )
+    write_json(summary_path, summary)
+    return ScoreRun(scores_path, summary_path, summary)
