@@ -128,6 +128,142 @@ def generate(
 
 
 @app.command()
+def inverse(
+    model: Annotated[str, typer.Argument(help="Model directory, slice or hub id to fine-tune.")],
+    data: Annotated[
+        str, typer.Option("--data", "-d", help="Inverse-direction data spec.")
+    ] = "builtin:reviews/negative",
+    save_at: Annotated[
+        str, typer.Option("--save-at", help="Comma-separated sample counts to save slices at.")
+    ] = "50,100,200",
+    output_dir: Annotated[str, typer.Option("--output-dir", "-o", help="Run directory.")] = (
+        "runs/inverse"
+    ),
+    recipe: Annotated[
+        Path | None, typer.Option("--recipe", "-r", help="Recipe with `train:` settings.")
+    ] = None,
+    method: Annotated[str, typer.Option(help="sft, or dpo with preference data.")] = "sft",
+    set_: SetOpt = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Fine-tune an (aligned) model in the inverse direction, saving slices along the way.
+
+    The paper's inverse step on its own: e.g. a positive-SFT slice trained on negative
+    reviews, with checkpoints at each Q2 volume. Hyper-parameters come from --recipe (its
+    `train:`) and --set.
+    """
+    _setup_logging(verbose)
+    from resistkit.recipes import RecipeError, load_recipe, validate_recipe
+
+    volumes = [int(v) for v in save_at.split(",") if v.strip()]
+    sets = [f"model.name_or_path={model}", f"data.dataset={data}", f"method={method}",
+            f"save_at_samples={volumes}", f"output_dir={output_dir}", *(set_ or [])]
+    try:
+        if recipe is not None:
+            rec = load_recipe(recipe, sets)
+        else:
+            from resistkit.recipes import apply_override
+
+            raw: dict = {}
+            for item in sets:
+                apply_override(raw, item)
+            rec = validate_recipe(raw, "resistkit inverse")
+    except RecipeError as err:
+        _fail(str(err))
+    from resistkit.data import DataSpecError
+    from resistkit.train import train as run_train
+
+    try:
+        result = run_train(rec)
+    except DataSpecError as err:
+        _fail(str(err))
+    for n, path in result.slices.items():
+        typer.echo(f"slice @ {n} inverse samples: {path}")
+
+
+@app.command()
+def run(
+    recipe: RecipeArg,
+    set_: SetOpt = None,
+    output_dir: OutOpt = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the plan and training volumes; run nothing.")
+    ] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Run an experiment recipe (Setting I, II or III) end to end: train → slices → generate →
+    inverse → score → report.
+
+    Finished stages are skipped; an interrupted stage resumes from its last checkpoint; a
+    changed setting re-runs only the stages that depend on it.
+    """
+    _setup_logging(verbose)
+    from resistkit.pipeline import load_experiment, run_experiment
+    from resistkit.recipes import RecipeError
+
+    sets = list(set_ or [])
+    if output_dir:
+        sets.append(f"output_dir={output_dir}")
+    try:
+        exp = load_experiment(str(recipe), sets)
+    except RecipeError as err:
+        _fail(str(err))
+    from rich.console import Console
+
+    console = Console(stderr=True)
+
+    def announce(stage, status: str) -> None:  # noqa: ANN001
+        mark = {"done": "[green]done[/]", "partial": "[yellow]resume[/]",
+                "stale": "[yellow]rerun[/]"}.get(status, "[cyan]run[/]")
+        console.print(f"{mark:>8}  {stage.kind:<9} {stage.name}")
+
+    from resistkit.data import DataSpecError
+
+    try:
+        summary = run_experiment(exp, dry_run=dry_run, on_stage=announce)
+    except DataSpecError as err:
+        _fail(str(err))
+    if dry_run:
+        _print_plan(summary)
+        return
+    typer.echo(f"report: {summary['report']}")
+
+
+def _print_plan(summary: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"plan for {summary['run_dir']}")
+    for col in ("stage", "kind", "status", "model", "train samples"):
+        table.add_column(col, overflow="fold")
+    for row in summary["stages"]:
+        table.add_row(row["stage"], row["kind"], row["status"], row["model"],
+                      str(row["train_samples"] or ""))
+    console = Console(width=max(Console().width, 140))
+    console.print(table)
+    total = sum(r["train_samples"] for r in summary["stages"])
+    console.print(f"training samples in this plan: {total}")
+    for key in ("nested", "nested_reason", "train_samples_nested", "train_samples_naive"):
+        if key in summary:
+            console.print(f"{key}: {summary[key]}")
+    for label, info in summary.get("models", {}).items():
+        console.print(f"{label}: nested={info['nested']} "
+                      f"({info['train_samples_nested']} vs naive {info['train_samples_naive']})")
+
+
+@app.command()
+def report(
+    run_dir: Annotated[Path, typer.Argument(help="A `resistkit run` directory.")],
+) -> None:
+    """Regenerate the Markdown report, figures and CSV from a run directory alone."""
+    from resistkit.report import write_report
+
+    if not (run_dir / "experiment.yaml").exists():
+        _fail(f"{run_dir} is not a resistkit run directory (no experiment.yaml)")
+    typer.echo(f"wrote {write_report(run_dir)}")
+
+
+@app.command()
 def env() -> None:
     """Print the versions and devices that matter for a bug report."""
     from resistkit.runinfo import environment

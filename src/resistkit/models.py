@@ -23,6 +23,15 @@ def resolve_dtype(name: str) -> torch.dtype:
     return getattr(torch, name)
 
 
+def resolve_name(name: str) -> str:
+    """Named offline models (``builtin:tiny-base``, ``smollm2-135m``) → a local directory."""
+    if name == "tiny" or Path(name).exists():
+        return name
+    from resistkit.zoo import is_zoo_name, resolve_model_name
+
+    return resolve_model_name(name) if is_zoo_name(name) else name
+
+
 def load_tokenizer(spec: ModelSpec, *, padding_side: str = "right") -> PreTrainedTokenizerBase:
     """The tokenizer of a model, with a pad token and the padding side the caller needs.
 
@@ -35,7 +44,7 @@ def load_tokenizer(spec: ModelSpec, *, padding_side: str = "right") -> PreTraine
 
         tok = default_tokenizer()
     else:
-        source = spec.tokenizer or spec.name_or_path
+        source = spec.tokenizer or resolve_name(spec.name_or_path)
         kwargs: dict[str, Any] = {
             "revision": spec.revision,
             "trust_remote_code": spec.trust_remote_code,
@@ -96,7 +105,7 @@ def load_model(spec: ModelSpec, tokenizer: PreTrainedTokenizerBase, *, seed: int
     }
     if spec.gguf_file:
         kwargs["gguf_file"] = spec.gguf_file
-    model = AutoModelForCausalLM.from_pretrained(spec.name_or_path, **kwargs)
+    model = AutoModelForCausalLM.from_pretrained(resolve_name(spec.name_or_path), **kwargs)
     quantizer = getattr(model, "hf_quantizer", None)
     if spec.gguf_file and quantizer is not None:
         # GGUF weights are dequantised on load, but the leftover quantizer forbids training

@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import shutil
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -306,11 +307,13 @@ def train(recipe: Recipe, *, resume: bool = True, progress: bool = True) -> Trai
                 "those slices are saved at the first step past them (see slice.json)",
                 uneven, samples_per_step,
             )
-    if progress and not config.disable_tqdm and "disable_tqdm" not in recipe.train:
-        from trl.trainer.callbacks import RichProgressCallback
-
+    if "disable_tqdm" not in recipe.train:
+        # A live rich panel on a terminal; in logs (CI, pipelines) train_log.jsonl says it all.
         config.disable_tqdm = True
-        callbacks.append(RichProgressCallback())
+        if progress and sys.stderr.isatty():
+            from trl.trainer.callbacks import RichProgressCallback
+
+            callbacks.append(RichProgressCallback())
 
     peft_config = None
     if recipe.lora is not None:

@@ -1,0 +1,106 @@
+"""Stages with fingerprints and manifests: finished work is never recomputed.
+
+A stage's fingerprint hashes its own settings and its dependencies' fingerprints, so changing
+one setting invalidates exactly that stage and what depends on it. A stage writes
+``manifest.json`` (via a temp file and rename) only when it is complete; a directory without a
+manifest is an interrupted stage, resumed if its ``pending.json`` fingerprint still matches.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from resistkit.runinfo import atomic_write_json, read_json
+
+log = logging.getLogger(__name__)
+
+MANIFEST = "manifest.json"
+PENDING = "pending.json"
+
+
+@dataclass
+class Stage:
+    name: str  # relative directory under the run, e.g. "seed-42/train/positive"
+    kind: str  # train | generate | score | data | eval
+    config: dict[str, Any]  # everything that determines the output (JSON-able)
+    run: Callable[[Path], dict[str, Any]]  # does the work in its directory, returns outputs
+    deps: list[str] = field(default_factory=list)
+    train_samples: int = 0  # for the plan: samples this stage trains on
+    fingerprint: str = ""
+
+
+def _hash(obj: Any) -> str:
+    text = json.dumps(obj, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+class Plan:
+    """Stages in dependency order (each stage only depends on earlier ones)."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.run_dir = run_dir
+        self.stages: dict[str, Stage] = {}
+
+    def add(self, stage: Stage) -> Stage:
+        if stage.name in self.stages:
+            return self.stages[stage.name]  # shared stage (e.g. the base model's baseline)
+        for dep in stage.deps:
+            if dep not in self.stages:
+                raise ValueError(f"stage {stage.name} depends on unknown stage {dep}")
+        stage.fingerprint = _hash(
+            {"config": stage.config, "deps": [self.stages[d].fingerprint for d in stage.deps]}
+        )
+        self.stages[stage.name] = stage
+        return stage
+
+    def dir(self, name: str) -> Path:
+        return self.run_dir / name
+
+    def outputs(self, name: str) -> dict[str, Any]:
+        return read_json(self.dir(name) / MANIFEST)["outputs"]
+
+    def status(self, stage: Stage) -> str:
+        """done | stale (settings changed) | partial (interrupted) | todo."""
+        path = self.dir(stage.name)
+        manifest = path / MANIFEST
+        if manifest.exists():
+            return "done" if read_json(manifest)["fingerprint"] == stage.fingerprint else "stale"
+        if (path / PENDING).exists():
+            return "partial" if read_json(path / PENDING)["fingerprint"] == stage.fingerprint \
+                else "stale"
+        return "todo"
+
+    def run(self, *, on_stage: Callable[[Stage, str], None] | None = None) -> None:
+        for stage in self.stages.values():
+            status = self.status(stage)
+            if on_stage is not None:
+                on_stage(stage, status)
+            if status == "done":
+                continue
+            path = self.dir(stage.name)
+            if status == "stale":
+                log.info("settings of %s changed: recomputing it", stage.name)
+                shutil.rmtree(path)
+            path.mkdir(parents=True, exist_ok=True)
+            atomic_write_json(path / PENDING, {"fingerprint": stage.fingerprint,
+                                               "config": stage.config})
+            start = time.time()
+            outputs = stage.run(path)
+            atomic_write_json(path / MANIFEST, {
+                "stage": stage.name,
+                "kind": stage.kind,
+                "fingerprint": stage.fingerprint,
+                "config": stage.config,
+                "deps": stage.deps,
+                "outputs": outputs,
+                "seconds": round(time.time() - start, 2),
+            })
+            (path / PENDING).unlink(missing_ok=True)

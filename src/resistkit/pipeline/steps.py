@@ -1,0 +1,289 @@
+"""The work a stage does: train, generate, score, measure compression, turn responses into data.
+
+Each function takes the stage directory and returns the outputs recorded in its manifest.
+Paths in outputs are relative to the run directory, so a run directory can be moved.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from resistkit.pipeline.schema import ExperimentRecipe
+from resistkit.recipes import DataSpec, ModelSpec, Recipe
+
+log = logging.getLogger(__name__)
+
+# Nested schedules need the trainer to read rows in the order of the seeded permutation that
+# `load_data` made, so that the first n rows of a longer run are exactly a shorter run's rows.
+SEQUENTIAL = {"train_sampling_strategy": "sequential"}
+
+
+def model_spec_for(exp: ExperimentRecipe, path: str | None) -> ModelSpec:
+    """The experiment's base-model spec, or a trained checkpoint directory."""
+    if path is None:
+        return exp.model
+    return ModelSpec(name_or_path=path, dtype=exp.model.dtype)
+
+
+def is_nestable(train_fields: dict[str, Any], volumes: list[int], batch: int) -> tuple[bool, str]:
+    """Whether one run with slices equals separate runs per volume (constant LR, one epoch).
+
+    Volumes off the step grid still nest, but their slices land on the first step past them
+    (``slice.json`` records the samples actually seen); the reason says so.
+    """
+    schedule = train_fields.get("lr_scheduler_type", "linear")
+    if schedule not in ("constant", "constant_with_warmup"):
+        return False, f"lr_scheduler_type={schedule} is not constant"
+    if train_fields.get("warmup_steps", 0) not in (0, 0.0):
+        return False, "warm-up makes the learning rate depend on the run length"
+    if train_fields.get("num_train_epochs", 1) != 1 or train_fields.get("max_steps", -1) > 0:
+        return False, "not a single epoch"
+    uneven = [v for v in volumes if v % batch]
+    if uneven:
+        rounded = ", ".join(f"{v}->{-(-v // batch) * batch}" for v in uneven)
+        return True, (f"constant LR, one epoch; slices off the {batch}-sample step grid are "
+                      f"taken at the next step ({rounded})")
+    return True, "constant LR, one epoch, volumes on step boundaries"
+
+
+def samples_per_step(train_fields: dict[str, Any]) -> int:
+    return int(train_fields.get("per_device_train_batch_size", 8)) * int(
+        train_fields.get("gradient_accumulation_steps", 1)
+    )
+
+
+def train_stage(
+    run_dir: Path,
+    exp: ExperimentRecipe,
+    *,
+    model_path: str | None,
+    data: DataSpec,
+    save_at: list[int],
+    seed: int,
+    method: str = "sft",
+    extra_train: dict[str, Any] | None = None,
+    measure_target: bool = False,
+) -> Any:
+    """A closure that trains ``model_path`` (None = base) on ``data`` and saves slices.
+
+    ``measure_target`` adds the trained model's cross-entropy (nats/token) on its training
+    set, Setting I's "final loss on the target set".
+    """
+
+    def run(stage_dir: Path) -> dict[str, Any]:
+        from resistkit.train import train
+
+        spec = model_spec_for(exp, None if model_path is None else str(run_dir / model_path))
+        if model_path is None and spec.name_or_path == "tiny":
+            spec = spec.model_copy(update={"init_seed": spec.init_seed or seed})
+        recipe = Recipe(
+            seed=seed,
+            output_dir=str(stage_dir),
+            method=method,  # type: ignore[arg-type]
+            model=spec,
+            prompt_format=exp.prompt_format,
+            prompt_template=exp.prompt_template,
+            data=data.model_copy(
+                update={"num_samples": data.num_samples or (save_at[-1] if save_at else None)}
+            ),
+            save_at_samples=save_at,
+            lora=exp.lora,
+            train={**SEQUENTIAL, **exp.train, **(extra_train or {})},
+        )
+        result = train(recipe)
+        rel = {n: str(p.relative_to(run_dir)) for n, p in result.slices.items()}
+        extra: dict[str, Any] = {}
+        if measure_target:
+            extra["target_loss"] = _target_loss(stage_dir, recipe, str(result.final_dir))
+        return {
+            **extra,
+            "slices": {str(n): p for n, p in rel.items()},
+            "final": str(result.final_dir.relative_to(run_dir)),
+            "train_loss": result.metrics.get("train_loss"),
+            "losses": _losses(stage_dir),
+        }
+
+    return run
+
+
+def _target_loss(stage_dir: Path, recipe: Recipe, model: str) -> float:
+    import math
+
+    from resistkit.scoring import clear_model_cache
+    from resistkit.scoring.stage import run_score
+
+    assert recipe.data is not None
+    # Through the data registry, so the scored rows are exactly the rows trained on.
+    result = run_score(
+        recipe.data.dataset, ["compression"], num_samples=recipe.data.num_samples,
+        seed=recipe.data.seed if recipe.data.seed is not None else recipe.seed,
+        output=stage_dir / "target.scores.jsonl", summary_output=stage_dir / "target.summary.json",
+        model=model,
+    )
+    clear_model_cache()
+    return result.summary["scorers"]["compression"]["corpus"]["bits_per_token"] * math.log(2)
+
+
+def _losses(stage_dir: Path) -> list[dict[str, float]]:
+    from resistkit.train import LOG_FILE
+
+    out = []
+    for line in (stage_dir / LOG_FILE).read_text(encoding="utf-8").splitlines():
+        row = json.loads(line)
+        if "loss" in row:
+            out.append({"step": row["step"], "samples": row["samples"], "loss": row["loss"]})
+    return out
+
+
+def resolve_model(run_dir: Path, exp: ExperimentRecipe, model_path: str | None) -> str:
+    if model_path is not None:
+        return str(run_dir / model_path)
+    from resistkit.models import resolve_name
+
+    return resolve_name(exp.model.name_or_path)
+
+
+def generate_stage(
+    run_dir: Path, exp: ExperimentRecipe, *, model_path: str | None, seed: int,
+    prompts: DataSpec | None = None,
+) -> Any:
+    """Sample the eval prompts from a checkpoint (None = the base model)."""
+
+    def run(stage_dir: Path) -> dict[str, Any]:
+        from resistkit.data import load_data
+        from resistkit.generate import DecodingParams, generate_to_file
+        from resistkit.models import load_model, load_tokenizer
+        from resistkit.prompts import render_prompt
+
+        gen = exp.eval.generation
+        pspec = prompts or exp.eval.prompts
+        ds = load_data(pspec.dataset, split=pspec.split, num_samples=pspec.num_samples,
+                       seed=pspec.seed if pspec.seed is not None else 0,
+                       data_files=pspec.data_files)
+        if model_path is None and exp.model.name_or_path == "tiny":
+            raise ValueError("a random tiny model has no baseline: set model.name_or_path")
+        spec = model_spec_for(exp, resolve_model(run_dir, exp, model_path))
+        tokenizer = load_tokenizer(spec, padding_side="left")
+        model = load_model(spec, tokenizer, seed=seed)
+        import torch
+
+        if torch.cuda.is_available():
+            model = model.to("cuda")
+        prompts_text = list(ds["prompt"])
+        rendered = [render_prompt(p, exp.prompt_format, tokenizer, exp.prompt_template)
+                    for p in prompts_text]
+        params = DecodingParams(
+            max_new_tokens=gen.max_new_tokens, do_sample=gen.do_sample,
+            temperature=gen.temperature, top_p=gen.top_p, top_k=gen.top_k,
+            num_return_sequences=gen.num_return_sequences, seed=seed,
+        )
+        out = generate_to_file(
+            model_path or exp.model.name_or_path, prompts_text, stage_dir / "generations.jsonl",
+            params, rendered=rendered, batch_size=gen.batch_size, model=model,
+            tokenizer=tokenizer, progress=False,
+            extra={"dataset": pspec.dataset, "prompt_format": exp.prompt_format},
+        )
+        return {"generations": str(out.relative_to(run_dir))}
+
+    return run
+
+
+def score_stage(run_dir: Path, exp: ExperimentRecipe, *, generations_stage: str) -> Any:
+    def run(stage_dir: Path) -> dict[str, Any]:
+        from resistkit.scoring import clear_model_cache
+        from resistkit.scoring.stage import run_score
+
+        source = run_dir / generations_stage / "generations.jsonl"
+        result = run_score(
+            source, exp.eval.scorers, output=stage_dir / "scores.jsonl",
+            summary_output=stage_dir / "summary.json", **exp.eval.scorer_options,
+        )
+        clear_model_cache()  # a pipeline scores many checkpoints; keep one in memory at most
+        return {"summary": str(result.summary_path.relative_to(run_dir)),
+                "columns": _column_stats(result.summary)}
+
+    return run
+
+
+def compression_stage(run_dir: Path, exp: ExperimentRecipe, *, model_path: str | None) -> Any:
+    """Bits per token / byte of each `eval.compression` dataset under a checkpoint."""
+
+    def run(stage_dir: Path) -> dict[str, Any]:
+        from resistkit.scoring import clear_model_cache
+        from resistkit.scoring.stage import run_score
+
+        model = resolve_model(run_dir, exp, model_path)
+        out: dict[str, Any] = {}
+        for i, spec in enumerate(exp.eval.compression):
+            result = run_score(
+                spec.dataset, ["compression"], split=spec.split, num_samples=spec.num_samples,
+                seed=spec.seed if spec.seed is not None else 0,
+                output=stage_dir / f"compression-{i}.scores.jsonl",
+                summary_output=stage_dir / f"compression-{i}.summary.json", model=model,
+            )
+            corpus = result.summary["scorers"]["compression"]["corpus"]
+            out[f"{spec.dataset}:{spec.split}"] = {
+                "bits_per_token": corpus["bits_per_token"],
+                "bits_per_byte": corpus["bits_per_byte"],
+                "tokens": corpus["tokens"],
+            }
+        clear_model_cache()
+        return {"compression": out}
+
+    return run
+
+
+def responses_dataset_stage(run_dir: Path, *, generations_stage: str) -> Any:
+    """Setting I's D_k: a slice's responses as prompt/completion training data."""
+
+    def run(stage_dir: Path) -> dict[str, Any]:
+        from resistkit.runinfo import atomic_write_text
+
+        rows = []
+        src = run_dir / generations_stage / "generations.jsonl"
+        for line in src.read_text(encoding="utf-8").splitlines():
+            row = json.loads(line)
+            if row["response"].strip():  # an empty response teaches nothing but EOS
+                rows.append({"prompt": row["prompt"], "completion": row["response"]})
+        path = stage_dir / "dataset.jsonl"
+        atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+        return {"dataset": str(path.relative_to(run_dir)), "rows": len(rows),
+                "empty_dropped": sum(1 for _ in src.open()) - len(rows)}
+
+    return run
+
+
+def preference_pairs_stage(run_dir: Path, *, chosen: DataSpec, rejected: DataSpec, n: int,
+                           seed: int) -> Any:
+    """DPO data for the inverse ablation: the inverse side's completion is chosen, the
+    forward side's completion of another prompt is rejected, under the chosen row's prompt."""
+
+    def run(stage_dir: Path) -> dict[str, Any]:
+        from resistkit.data import load_data
+        from resistkit.runinfo import atomic_write_text
+
+        good = load_data(chosen.dataset, split=chosen.split, num_samples=n,
+                         seed=chosen.seed if chosen.seed is not None else seed,
+                         format="prompt_completion")
+        bad = load_data(rejected.dataset, split=rejected.split, num_samples=n,
+                        seed=rejected.seed if rejected.seed is not None else seed,
+                        format="prompt_completion")
+        rows = [{"prompt": g["prompt"], "chosen": g["completion"], "rejected": b["completion"]}
+                for g, b in zip(good, bad, strict=True)]
+        path = stage_dir / "pairs.jsonl"
+        atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+        return {"dataset": str(path.relative_to(run_dir)), "rows": len(rows)}
+
+    return run
+
+
+def _column_stats(summary: dict[str, Any]) -> dict[str, Any]:
+    keep = ("n", "nan", "mean", "std", "ci95")
+    return {
+        name: {k: col.get(k) for k in keep}
+        for name, col in summary["columns"].items()
+        if not col.get("auxiliary")
+    }
