@@ -57,6 +57,11 @@ def test_unknown_key_names_file_path_and_nearest(
     assert str(path) in str(err.value)
 
 
+def test_yaml11_no_is_a_string_for_string_fields(tmp_path: Path) -> None:
+    recipe = load_recipe(write(tmp_path, GOOD), ["train.save_strategy=no"])
+    assert recipe.train["save_strategy"] == "no"
+
+
 def test_wrong_type_in_trainer_field(tmp_path: Path) -> None:
     with pytest.raises(RecipeError) as err:
         load_recipe(write(tmp_path, GOOD + "  per_device_train_batch_size: many\n"))

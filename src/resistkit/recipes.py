@@ -240,6 +240,7 @@ def validate_trainer_fields(values: dict[str, Any], method: str, source: str) ->
             raise RecipeError(
                 source, path, f"not a field of trl.{cls_name}", _nearest(key, types)
             )
+        value = _undo_yaml11_bool(value, types[key])
         try:
             adapter = TypeAdapter(types[key])
         except Exception:  # exotic annotation pydantic cannot build: TRL will check it
@@ -255,6 +256,17 @@ def validate_trainer_fields(values: dict[str, Any], method: str, source: str) ->
         # Keep the YAML value; only fix numbers that YAML 1.1 reads as strings ("1e-5").
         out[key] = _fix_number(value, types[key])
     return out
+
+
+def _undo_yaml11_bool(value: Any, annotation: Any) -> Any:
+    """YAML 1.1 reads ``save_strategy: no`` as False; a string field wants "no" back."""
+    if isinstance(value, bool):
+        allowed = {annotation, *typing.get_args(annotation)}
+        if bool not in allowed and (str in allowed or any(
+            isinstance(a, type) and issubclass(a, str) for a in allowed
+        )):
+            return "yes" if value else "no"
+    return value
 
 
 def _fix_number(value: Any, annotation: Any) -> Any:
