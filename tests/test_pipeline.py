@@ -137,6 +137,22 @@ def test_dpo_and_reverse_ablations_run(repo: Path, micro_base: Path, tmp_path: P
     assert "builtin:reviews/negative" in recipe
 
 
+def test_compression_trajectory_and_hooke_estimate(repo: Path, micro_base: Path,
+                                                    tmp_path: Path) -> None:
+    comp = ("eval.compression=[{dataset: builtin:pretrain, split: heldout, num_samples: 16}, "
+            "{dataset: builtin:reviews/positive, split: heldout, num_samples: 16}]")
+    summary = run_experiment(experiment(repo, "setting2.yaml", tmp_path / "run", micro_base,
+                                        "setting2.q1=[16]", comp))
+    out = Path(summary["run_dir"]) / "report"
+    assert (out / "compression.png").exists()
+    rows = read_csv(out / "results.csv")
+    key = "bits_per_token[builtin:reviews/positive:heldout]"
+    assert all(float(r[key]) > 0 for r in rows)
+    hooke = read_csv(out / "hooke.csv")
+    assert len(hooke) == 1 and float(hooke[0]["k_ci95_low"]) <= float(hooke[0]["k_hat"]) \
+        <= float(hooke[0]["k_ci95_high"])
+
+
 def test_setting1_pairs_table(repo: Path, micro_base: Path, tmp_path: Path) -> None:
     summary = run_experiment(experiment(repo, "setting1.yaml", tmp_path / "run", micro_base))
     rows = read_csv(Path(summary["run_dir"]) / "report" / "results.csv")

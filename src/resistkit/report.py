@@ -275,7 +275,24 @@ def write_report(run_dir: str | Path) -> Path:
         if comp is not None:
             keys = [k for k in rows[0] if k.startswith("bits_per_token[")]
             lines += ["## Compression along the trajectory", "", f"![compression]({comp.name})",
-                      "", _markdown_table(rows, ["model", "q1", "q2", *keys]), ""]
+                      "", _markdown_table(rows, [c for c in cols if c in ("model", "q1", "q2")]
+                                          + keys), ""]
+            from resistkit.elasticity import hooke_estimates
+
+            hooke = hooke_estimates(run_dir, exp, manifests)
+            if hooke:
+                atomic_write_text(out / "hooke.csv", _csv(hooke))
+                lines += [
+                    "### Hooke's law: k̂ = |dγ_align/dQ2| / |dγ_pre/dQ2|", "",
+                    "Slopes of bits/token against inverse samples, for the forward (alignment) "
+                    "set and held-out pre-training text; 95 % paired bootstrap interval over "
+                    "records. The theory predicts k ≈ |D_pre| / |D_align| (tokens).", "",
+                    _markdown_table(hooke, ["model", "seed", "q1", "k_hat", "k_ci95_low",
+                                            "k_ci95_high", "k_predicted",
+                                            "slope_pre_bits_per_sample",
+                                            "slope_align_bits_per_sample"]),
+                    "", "Numbers: [hooke.csv](hooke.csv).", "",
+                ]
     else:
         rows = collect_pairs(manifests)
         lines += ["## Setting I: resistance", "",

@@ -1,0 +1,144 @@
+"""The theory's measurable: Hooke's law for compression rates along a Setting II trajectory.
+
+The paper models training as compression of D = D_pre ∪ D_align ∪ D_perturb and predicts that
+as perturbation grows, the compression rate of D_align changes about k = |D_pre| / |D_align|
+times faster than that of D_pre (springs in series: |Δγ_i| · |D_i| ≈ const). It never measures
+γ. Here γ is the token-weighted bits/token of a data set under each checkpoint, and
+
+    k̂ = |slope of γ_align vs Q2| / |slope of γ_pre vs Q2|
+
+per (model, seed, Q1), with a paired bootstrap over records for a 95 % interval. Where the
+base model records its pre-training volume (`pretrain_checkpoint.json`), the predicted
+|D_pre| / |D_align| is reported next to it, in tokens.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+COMP_RE = re.compile(
+    r"^(?:models/(?P<model>[^/]+)/)?seed-(?P<seed>\d+)/points/q1-(?P<q1>\d+)/q2-(?P<q2>\d+)/"
+    r"compression$"
+)
+
+
+def _roles(exp: dict[str, Any]) -> tuple[int, int] | None:
+    """Indexes of the pre-training and alignment sets among `eval.compression`."""
+    specs = [d["dataset"] for d in exp.get("eval", {}).get("compression", [])]
+    s2 = exp.get("setting2") or {}
+    forward = (s2.get("negative") if s2.get("reverse") else s2.get("positive")) or {}
+    pre = next((i for i, d in enumerate(specs) if "pretrain" in d), None)
+    align = next((i for i, d in enumerate(specs) if d == forward.get("dataset")), None)
+    if pre is None or align is None:
+        return None
+    return pre, align
+
+
+def _records(path: Path) -> tuple[list[float], list[float]]:
+    bits, tokens = [], []
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            row = json.loads(line)
+            b, t = row.get("compression_bits"), row.get("compression_tokens")
+            ok = b is not None and t is not None and not math.isnan(b) and t > 0
+            bits.append(b if ok else 0.0)
+            tokens.append(t if ok else 0.0)
+    return bits, tokens
+
+
+def _slope(xs: list[float], ys: list[float]) -> float:
+    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+    var = sum((x - mx) ** 2 for x in xs)
+    return sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / var
+
+
+def _k_of(data: dict[str, Any], xs: list[float], sel_pre: Any,
+          sel_align: Any) -> tuple[float, float, float]:
+    """k̂ and both slopes for one selection of records (all of them, or a bootstrap draw)."""
+    slopes = {}
+    for role, sel in (("pre", sel_pre), ("align", sel_align)):
+        bits, toks = data[role]
+        gamma = bits[:, sel].sum(axis=1) / toks[:, sel].sum(axis=1)
+        slopes[role] = _slope(xs, [float(g) for g in gamma])
+    k = abs(slopes["align"]) / abs(slopes["pre"]) if slopes["pre"] else math.inf
+    return k, slopes["pre"], slopes["align"]
+
+
+def hooke_estimates(
+    run_dir: Path, exp: dict[str, Any], manifests: list[dict[str, Any]], *,
+    bootstrap: int = 400, seed: int = 0,
+) -> list[dict[str, Any]]:
+    import numpy as np
+
+    roles = _roles(exp)
+    if roles is None:
+        return []
+    pre, align = roles
+    groups: dict[tuple[str, int, int], dict[int, Path]] = defaultdict(dict)
+    for m in manifests:
+        match = COMP_RE.match(m["stage"])
+        if match:
+            key = (match["model"] or "", int(match["seed"]), int(match["q1"]))
+            groups[key][int(match["q2"])] = run_dir / m["stage"]
+    rng = np.random.default_rng(seed)
+    rows = []
+    for (model, run_seed, q1), by_q2 in sorted(groups.items()):
+        q2s = sorted(by_q2)
+        if len(q2s) < 2:
+            continue
+        data = {}
+        for role, idx in (("pre", pre), ("align", align)):
+            mats = [_records(by_q2[q] / f"compression-{idx}.scores.jsonl") for q in q2s]
+            data[role] = (np.array([b for b, _ in mats]), np.array([t for _, t in mats]))
+
+        n_pre, n_align = data["pre"][0].shape[1], data["align"][0].shape[1]
+        xs = [float(q) for q in q2s]
+        k, s_pre, s_align = _k_of(data, xs, np.arange(n_pre), np.arange(n_align))
+        boots = [
+            _k_of(data, xs, rng.integers(0, n_pre, n_pre), rng.integers(0, n_align, n_align))[0]
+            for _ in range(bootstrap)
+        ]
+        lo, hi = (float(np.percentile(boots, 2.5)), float(np.percentile(boots, 97.5)))
+        rows.append({
+            "model": model, "seed": run_seed, "q1": q1, "q2_max": q2s[-1],
+            "slope_pre_bits_per_sample": s_pre, "slope_align_bits_per_sample": s_align,
+            "k_hat": k, "k_ci95_low": lo, "k_ci95_high": hi,
+            **_predicted_k(run_dir, exp, model, run_seed, q1),
+        })
+    return rows
+
+
+def _predicted_k(run_dir: Path, exp: dict[str, Any], model: str, seed: int,
+                 q1: int) -> dict[str, Any]:
+    """|D_pre| / |D_align| in tokens, where the base model says how much it was trained on."""
+    from resistkit.models import resolve_name
+
+    base = exp["model"]["name_or_path"]
+    for entry in (exp.get("setting3") or {}).get("models", []):
+        if entry["label"] == model:
+            base = entry["model"]["name_or_path"]
+    try:
+        info_path = Path(resolve_name(base)) / "pretrain_checkpoint.json"
+    except Exception:  # an unresolvable hub id: no volume to compare with
+        return {}
+    if not info_path.exists():
+        return {}
+    d_pre = json.loads(info_path.read_text())["tokens_seen"]
+    prefix = f"models/{model}/" if model else ""
+    log = run_dir / prefix / f"seed-{seed}" / "train" / "forward" / "train_log.jsonl"
+    if not log.exists():
+        log = run_dir / prefix / f"seed-{seed}" / "train" / f"forward-q1-{q1}" / "train_log.jsonl"
+    d_align = None
+    if log.exists():
+        for line in log.read_text().splitlines():
+            row = json.loads(line)
+            if row.get("samples", 0) <= q1 and "num_tokens" in row:
+                d_align = row["num_tokens"]
+    if not d_align:
+        return {"pretrain_tokens": d_pre}
+    return {"pretrain_tokens": d_pre, "align_tokens": d_align, "k_predicted": d_pre / d_align}
