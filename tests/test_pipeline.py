@@ -153,6 +153,17 @@ def test_compression_trajectory_and_hooke_estimate(repo: Path, micro_base: Path,
         <= float(hooke[0]["k_ci95_high"])
 
 
+def test_domain_control_is_the_baseline(repo: Path, micro_base: Path, tmp_path: Path) -> None:
+    plan = run_experiment(experiment(
+        repo, "setting2.yaml", tmp_path / "run", micro_base,
+        "setting2.control={dataset: builtin:reviews/all, num_samples: 16}",
+    ), dry_run=True)
+    stages = {s["stage"]: s for s in plan["stages"]}
+    assert stages["seed-42/train/control"]["train_samples"] == 16
+    assert stages["seed-42/points/base/generate"]["model"] == "seed-42/train/control/final"
+    assert stages["seed-42/train/forward"]["model"] == "seed-42/train/control/final"
+
+
 def test_setting1_pairs_table(repo: Path, micro_base: Path, tmp_path: Path) -> None:
     summary = run_experiment(experiment(repo, "setting1.yaml", tmp_path / "run", micro_base))
     rows = read_csv(Path(summary["run_dir"]) / "report" / "results.csv")

@@ -110,7 +110,8 @@ def collect_points(run_dir: Path, metric: str, manifests: list[dict[str, Any]]) 
     return rows
 
 
-def plot_setting2(rows: list[dict], metric: str, path: Path, title: str) -> Path:
+def plot_setting2(rows: list[dict], metric: str, path: Path, title: str,
+                  base_label: str = "base model") -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -128,7 +129,7 @@ def plot_setting2(rows: list[dict], metric: str, path: Path, title: str) -> Path
             err = [0 if math.isnan(r["ci95_half"]) else r["ci95_half"] for r in line]
             ax.errorbar(xs, ys, yerr=err, marker="o", capsize=3, label=f"Q1 = {q1}")
         if base:
-            ax.axhline(base[0]["mean"], color="gray", linestyle="--", label="base model")
+            ax.axhline(base[0]["mean"], color="gray", linestyle="--", label=base_label)
         ax.set_xlabel("Q2 (inverse fine-tuning samples)")
         ax.set_ylabel(metric)
         ax.set_title(model or title)
@@ -262,10 +263,12 @@ def write_report(run_dir: str | Path) -> Path:
         rows = collect_points(run_dir, metric, manifests)
         title = "Setting III: rebound across base models" if kind == "setting3" else \
             "Setting II: rebound"
-        fig = plot_setting2(rows, metric, out / "rebound.png", title)
+        control = (exp.get("setting2") or {}).get("control")
+        base_label = "domain control (θ0)" if control else "base model"
+        fig = plot_setting2(rows, metric, out / "rebound.png", title, base_label)
         lines += [f"## {title}", "", f"![rebound]({fig.name})", "",
                   f"Metric: `{metric}` (mean over all sampled responses and seeds, 95 % t "
-                  "interval half-width; q1 = -1 is the base model).", ""]
+                  f"interval half-width; q1 = -1 is the {base_label}).", ""]
         cols = ["model", "q1", "q2", "mean", "ci95_half", "change_from_q2_0", "n", "nan",
                 "seeds", "seed_std"]
         if kind == "setting2":

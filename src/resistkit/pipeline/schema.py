@@ -62,6 +62,11 @@ class Setting2Spec(_Strict):
     q1: list[int] = Field(description="Positive-SFT volumes.")
     q2: list[int] = Field(description="Inverse volumes (0 = the Q1 slice itself).")
     reverse: bool = Field(False, description="Ablation: negative first, then positive.")
+    control: DataSpec | None = Field(
+        None,
+        description="Domain control: SFT the base on this (mixed-polarity) data first and use "
+        "the result as θ0 and as the baseline, so style shifts are not read as sentiment.",
+    )
     inverse_method: Literal["sft", "dpo"] = Field(
         "sft", description="Ablation: DPO (chosen = the inverse side) as the inverse step."
     )
@@ -124,6 +129,8 @@ def validate_experiment(recipe: ExperimentRecipe, source: str) -> ExperimentReci
         for key, values in (("setting2.q1", s2.q1), ("setting2.q2", s2.q2)):
             if sorted(set(values)) != values:
                 raise RecipeError(source, key, "must be strictly increasing")
+        if s2.control is not None and s2.control.num_samples is None:
+            raise RecipeError(source, "setting2.control.num_samples", "required")
         if s2.q1 and s2.q1[0] <= 0:
             raise RecipeError(source, "setting2.q1", "volumes must be positive")
     s1 = recipe.setting1

@@ -95,25 +95,37 @@ def plan_setting2(plan: Plan, exp: ExperimentRecipe, prefix: str = "") -> dict[s
 
     for seed in exp.seeds:
         root = f"{prefix}seed-{seed}"
-        _add_eval(plan, exp, Point({"seed": seed, "q1": 0, "q2": 0}, None, None,
-                                   f"{root}/points/base"), seed, None)
+        # The domain control (optional): a first SFT on mixed-polarity data, so the baseline
+        # and every Q1 slice share the task's style and differ only in its sentiment.
+        start, start_cfg, start_deps = None, _base_model_config(exp), []
+        if s2.control is not None:
+            ctl = f"{root}/train/control"
+            plan.add(Stage(ctl, "train",
+                           _train_config(exp, start_cfg, s2.control, [], seed, "sft", {}),
+                           steps.train_stage(plan.run_dir, exp, model_path=None,
+                                             data=s2.control, save_at=[], seed=seed),
+                           train_samples=s2.control.num_samples or 0))
+            start, start_cfg, start_deps = f"{ctl}/final", f"{ctl}/final", [ctl]
+        _add_eval(plan, exp, Point({"seed": seed, "q1": 0, "q2": 0},
+                                   start_deps[0] if start_deps else None, None,
+                                   f"{root}/points/base"), seed, start)
         for q1 in s2.q1:
             if nested:
                 fwd = f"{root}/train/forward"
                 plan.add(Stage(fwd, "train",
-                               _train_config(exp, _base_model_config(exp), first, s2.q1, seed,
+                               _train_config(exp, start_cfg, first, s2.q1, seed,
                                              "sft", {}),
-                               steps.train_stage(plan.run_dir, exp, model_path=None, data=first,
-                                                 save_at=s2.q1, seed=seed),
-                               train_samples=max(s2.q1)))
+                               steps.train_stage(plan.run_dir, exp, model_path=start,
+                                                 data=first, save_at=s2.q1, seed=seed),
+                               deps=start_deps, train_samples=max(s2.q1)))
             else:
                 fwd = f"{root}/train/forward-q1-{q1}"
                 plan.add(Stage(fwd, "train",
-                               _train_config(exp, _base_model_config(exp), first, [q1], seed,
+                               _train_config(exp, start_cfg, first, [q1], seed,
                                              "sft", {}),
-                               steps.train_stage(plan.run_dir, exp, model_path=None, data=first,
-                                                 save_at=[q1], seed=seed),
-                               train_samples=q1))
+                               steps.train_stage(plan.run_dir, exp, model_path=start,
+                                                 data=first, save_at=[q1], seed=seed),
+                               deps=start_deps, train_samples=q1))
             slice_q1 = slice_path(fwd, q1)
             point_root = f"{root}/points/q1-{q1}"
             if 0 in s2.q2:
