@@ -132,7 +132,8 @@ def plot_setting2(rows: list[dict], metric: str, path: Path, title: str,
             ax.axhline(base[0]["mean"], color="gray", linestyle="--", label=base_label)
         ax.set_xlabel("Q2 (inverse fine-tuning samples)")
         ax.set_ylabel(metric)
-        ax.set_title(model or title)
+        if model:
+            ax.set_title(model)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.suptitle(title)
