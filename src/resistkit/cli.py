@@ -7,6 +7,7 @@ stays fast.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, NoReturn
@@ -14,6 +15,8 @@ from typing import Annotated, NoReturn
 import typer
 
 from resistkit.commands import data as data_cmd
+from resistkit.commands import judge as judge_cmd
+from resistkit.commands.pretrain import pretrain as pretrain_cmd
 from resistkit.commands.score import score as score_cmd
 
 app = typer.Typer(
@@ -25,9 +28,15 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(data_cmd.app, name="data", help="Build, list and inspect the built-in datasets.")
+app.add_typer(judge_cmd.app, name="judge", help="Build and evaluate the offline sentiment judge.")
 app.command("score", help="Score generations or a dataset with one or more named scorers.")(
     score_cmd
 )
+app.command(
+    "pretrain",
+    help="Pre-train a BPE tokenizer and a tiny Llama from scratch; complete checkpoints at "
+    "token counts.",
+)(pretrain_cmd)
 
 RecipeArg = Annotated[Path, typer.Argument(help="Recipe YAML file.", show_default=False)]
 SetOpt = Annotated[
@@ -39,6 +48,22 @@ SetOpt = Annotated[
 ]
 OutOpt = Annotated[
     str | None, typer.Option("--output-dir", "-o", help="Run directory (overrides the recipe).")
+]
+AccelOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--accelerate-config",
+        help="Train under `accelerate launch` with this config: ddp, zero2, zero3, "
+        "zero3_offload, fsdp, or a YAML path.",
+    ),
+]
+ProcsOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--num-processes", min=1,
+        help="Processes (GPUs) under accelerate (default config: ddp, default count: the "
+        "config's).",
+    ),
 ]
 
 
@@ -74,6 +99,8 @@ def train(
     resume: Annotated[
         bool, typer.Option(help="Continue from the last checkpoint in the run directory.")
     ] = True,
+    accelerate_config: AccelOpt = None,
+    num_processes: ProcsOpt = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """SFT or DPO (TRL) on the recipe's data, saving slices at `save_at_samples`.
@@ -83,6 +110,18 @@ def train(
     """
     _setup_logging(verbose)
     rec = _load(recipe, set_, output_dir)
+    if accelerate_config is not None or num_processes is not None:
+        # Re-run this command under `accelerate launch`; the recipe was validated above.
+        from resistkit.launch import launch_train
+
+        sets = [*(set_ or []), *([f"output_dir={output_dir}"] if output_dir else [])]
+        try:
+            code = launch_train(recipe, accelerate_config=accelerate_config or "ddp",
+                                num_processes=num_processes, overrides=sets,
+                                train_args=[] if resume else ["--no-resume"])
+        except ValueError as err:
+            _fail(str(err))
+        raise typer.Exit(code)
     from resistkit.data import DataSpecError
     from resistkit.train import train as run_train
 
@@ -90,6 +129,8 @@ def train(
         result = run_train(rec, resume=resume)
     except DataSpecError as err:
         _fail(str(err))
+    if int(os.environ.get("RANK", "0")) != 0:
+        return  # under accelerate launch, rank 0 alone reports
     typer.echo(f"final model: {result.final_dir}")
     for n, path in result.slices.items():
         typer.echo(f"slice @ {n} samples: {path}")
@@ -189,13 +230,16 @@ def run(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Print the plan and training volumes; run nothing.")
     ] = False,
+    accelerate_config: AccelOpt = None,
+    num_processes: ProcsOpt = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Run an experiment recipe (Setting I, II or III) end to end: train → slices → generate →
     inverse → score → report.
 
     Finished stages are skipped; an interrupted stage resumes from its last checkpoint; a
-    changed setting re-runs only the stages that depend on it.
+    changed setting re-runs only the stages that depend on it. With --accelerate-config every
+    training stage runs under `accelerate launch` (multi-GPU); generation and scoring do not.
     """
     _setup_logging(verbose)
     from resistkit.pipeline import load_experiment, run_experiment
@@ -204,6 +248,10 @@ def run(
     sets = list(set_ or [])
     if output_dir:
         sets.append(f"output_dir={output_dir}")
+    if accelerate_config is not None:
+        sets.append(f"launch.accelerate_config={accelerate_config}")
+    if num_processes is not None:
+        sets.append(f"launch.num_processes={num_processes}")  # config: the recipe's, or ddp
     try:
         exp = load_experiment(str(recipe), sets)
     except RecipeError as err:

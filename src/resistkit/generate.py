@@ -173,9 +173,25 @@ def generate_to_file(
         for i, r in resp.items():
             responses[i] = r
 
-    record_params = asdict(params) | {"batch_size": batch_size}
     versions = package_versions()
     meta = {"torch": versions["torch"], "transformers": versions["transformers"]}
+    write_generation_rows(output, model_path, prompts, responses, ids,
+                          asdict(params) | {"batch_size": batch_size}, meta, extra)
+    partial.unlink(missing_ok=True)
+    return output
+
+
+def write_generation_rows(
+    output: Path,
+    model_path: str,
+    prompts: Sequence[str],
+    responses: Sequence[Sequence[str]],
+    ids: Sequence[Any],
+    record_params: dict[str, Any],
+    versions: dict[str, Any],
+    extra: dict[str, Any] | None = None,
+) -> None:
+    """One JSON line per (prompt, sample), written atomically; shared by every backend."""
     tmp = output.with_name(f".{output.name}.tmp")
     with open(tmp, "w", encoding="utf-8") as fh:
         for i, prompt in enumerate(prompts):
@@ -188,13 +204,11 @@ def generate_to_file(
                     "response": response,
                     "model": str(model_path),
                     "params": record_params,
-                    "versions": meta,
+                    "versions": versions,
                     **(extra or {}),
                 }
                 fh.write(json.dumps(row, ensure_ascii=False) + "\n")
     os.replace(tmp, output)
-    partial.unlink(missing_ok=True)
-    return output
 
 
 def generate_from_recipe(
@@ -227,11 +241,6 @@ def generate_from_recipe(
             f"(columns: {', '.join(ds.column_names)})"
         )
     tokenizer = load_tokenizer(spec, padding_side="left")
-    lm = load_model(spec, tokenizer, seed=recipe.seed)
-    import torch
-
-    if torch.cuda.is_available():
-        lm = lm.to("cuda")
     prompts = list(ds["prompt"])
     rendered = [render_prompt(p, recipe.prompt_format, tokenizer, recipe.prompt_template)
                 for p in prompts]
@@ -241,9 +250,21 @@ def generate_from_recipe(
         seed=gen.seed if gen.seed is not None else recipe.seed,
     )
     out = Path(output or gen.output or Path(recipe.output_dir) / "generations.jsonl")
+    extra = {"prompt_format": recipe.prompt_format, "dataset": gen.prompts.dataset,
+             "revision": spec.revision}
+    if gen.backend == "vllm":  # vLLM loads the model itself; no transformers copy in memory
+        from resistkit.vllm_backend import generate_to_file_vllm
+
+        return generate_to_file_vllm(
+            spec.name_or_path, prompts, out, params, rendered=rendered, tokenizer=tokenizer,
+            tensor_parallel_size=gen.tensor_parallel_size, extra=extra,
+        )
+    lm = load_model(spec, tokenizer, seed=recipe.seed)
+    import torch
+
+    if torch.cuda.is_available():
+        lm = lm.to("cuda")
     return generate_to_file(
         spec.name_or_path, prompts, out, params, rendered=rendered, batch_size=gen.batch_size,
-        model=lm, tokenizer=tokenizer,
-        extra={"prompt_format": recipe.prompt_format, "dataset": gen.prompts.dataset,
-               "revision": spec.revision},
+        model=lm, tokenizer=tokenizer, extra=extra,
     )

@@ -90,6 +90,12 @@ class GenerationSpec(_Strict):
     batch_size: int = Field(32, ge=1)
     seed: int | None = Field(None, description="Decoding seed; default: the recipe's seed.")
     output: str | None = Field(None, description="Output JSONL (default in output_dir).")
+    backend: Literal["hf", "vllm"] = Field(
+        "hf", description="hf: transformers' generate; vllm: vLLM (`resistkit[vllm]`, GPUs)."
+    )
+    tensor_parallel_size: int = Field(
+        1, ge=1, description="GPUs one vLLM model is split over (backend vllm only)."
+    )
 
 
 class Recipe(_Strict):

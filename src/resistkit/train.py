@@ -243,6 +243,46 @@ def write_run_info(recipe: Recipe, run_dir: Path, name: str = "train") -> None:
     atomic_write_json(run_dir / f"{name}_env.json", env)
 
 
+# --- multi-process (accelerate launch) support: start -------------------------------------
+def _is_main_process() -> bool:
+    """Rank 0 of a launch (torchrun/accelerate/deepspeed set RANK before Python starts)."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def _wait_for_file(path: Path, timeout_s: float = 600.0) -> None:
+    # Before the trainer exists there is no process group to barrier on, so the other ranks
+    # wait for rank 0's atomically renamed output instead.
+    deadline = time.time() + timeout_s
+    while not path.exists():
+        if time.time() > deadline:
+            raise TimeoutError(f"rank {os.environ.get('RANK')}: {path} did not appear")
+        time.sleep(0.2)
+
+
+def ensure_tiny_base(recipe: Recipe, run_dir: Path, tokenizer: Any) -> Path:
+    """Build and save a tiny model once (rank 0); return its directory.
+
+    Runs before the trainer config exists, so under ZeRO-3 the model is built whole and not
+    inside ``deepspeed.zero.Init`` (a partitioned model would be saved as empty tensors).
+    """
+    from resistkit.models import load_model
+
+    base = run_dir / BASE_DIR
+    if (base / "config.json").exists():
+        return base
+    if not _is_main_process():
+        _wait_for_file(base / "config.json")
+        return base
+    model = load_model(recipe.model, tokenizer, seed=recipe.seed)
+    tmp = base.with_name(BASE_DIR + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    os.replace(tmp, base)
+    return base
+# --- multi-process support: end ------------------------------------------------------------
+
+
 def prepare_base_model(recipe: Recipe, run_dir: Path, tokenizer: Any) -> Any:
     """Load the model; a freshly built tiny model is saved first so it has a path.
 
@@ -253,14 +293,7 @@ def prepare_base_model(recipe: Recipe, run_dir: Path, tokenizer: Any) -> Any:
 
     if recipe.model.name_or_path != "tiny":
         return load_model(recipe.model, tokenizer, seed=recipe.seed)
-    base = run_dir / BASE_DIR
-    if not (base / "config.json").exists():
-        model = load_model(recipe.model, tokenizer, seed=recipe.seed)
-        tmp = base.with_name(BASE_DIR + ".tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        model.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
-        os.replace(tmp, base)
+    base = ensure_tiny_base(recipe, run_dir, tokenizer)
     from transformers import AutoModelForCausalLM
 
     return AutoModelForCausalLM.from_pretrained(base, dtype="float32")
@@ -281,14 +314,19 @@ def train(recipe: Recipe, *, resume: bool = True, progress: bool = True) -> Trai
             run_dir, final_dir,
             {int(k): Path(v) for k, v in manifest["slices"].items()}, manifest["metrics"],
         )
-    write_run_info(recipe, run_dir)
+    if _is_main_process():
+        write_run_info(recipe, run_dir)
     set_seed(recipe.seed)
 
     dataset = load_training_data(recipe)
     # DPO pads prompts on the left itself; SFT's collator wants right padding.
     tokenizer = load_tokenizer(recipe.model, padding_side="right")
-    model = prepare_base_model(recipe, run_dir, tokenizer)
+    if recipe.model.name_or_path == "tiny":
+        ensure_tiny_base(recipe, run_dir, tokenizer)
+    # The config first: under accelerate + ZeRO-3 it switches on deepspeed.zero.Init, so the
+    # model below is loaded already sharded instead of whole on every rank.
     config = build_trainer_config(recipe, run_dir, len(dataset))
+    model = prepare_base_model(recipe, run_dir, tokenizer)
     samples_per_step = (
         config.per_device_train_batch_size * config.gradient_accumulation_steps * config.world_size
     )
@@ -344,10 +382,11 @@ def train(recipe: Recipe, *, resume: bool = True, progress: bool = True) -> Trai
     last = last_complete_checkpoint(run_dir / CHECKPOINTS_DIR) if resume else None
     if last is not None:
         state = json.loads((last / "trainer_state.json").read_text())
-        _truncate_log(run_dir, state["global_step"])
+        if trainer.is_world_process_zero():  # only rank 0 writes the log
+            _truncate_log(run_dir, state["global_step"])
         log.info("resuming from %s", last)
-    elif (run_dir / LOG_FILE).exists():
-        (run_dir / LOG_FILE).unlink()
+    elif trainer.is_world_process_zero():
+        (run_dir / LOG_FILE).unlink(missing_ok=True)
 
     result = trainer.train(resume_from_checkpoint=str(last) if last else None)
     metrics = dict(result.metrics)
@@ -371,6 +410,9 @@ def train(recipe: Recipe, *, resume: bool = True, progress: bool = True) -> Trai
                 "slices": {str(k): str(v) for k, v in slices.items()},
                 "metrics": metrics,
                 "samples_per_step": samples_per_step,
+                # How it ran: "NO" in-process, MULTI_CPU/MULTI_GPU/DEEPSPEED/FSDP under a launch.
+                "distributed_type": str(trainer.accelerator.distributed_type.value),
+                "num_processes": trainer.accelerator.num_processes,
             },
         )
     trainer.accelerator.wait_for_everyone()

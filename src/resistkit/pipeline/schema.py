@@ -93,6 +93,22 @@ class Setting3Spec(_Strict):
     axis: str = Field("model", description="What varies, for the figure: size, tokens, ...")
 
 
+class LaunchSpec(_Strict):
+    """Run every training stage under `accelerate launch` (generation and scoring stay
+    in-process). Not part of any stage fingerprint: the launcher does not change results
+    beyond floating-point order, so switching it never re-runs finished stages."""
+
+    accelerate_config: str = Field(
+        "ddp", description="A shipped config (ddp, zero2, zero3, zero3_offload, fsdp) or a path."
+    )
+    num_processes: int | None = Field(
+        None, ge=1, description="Processes (GPUs); default: the config's num_processes."
+    )
+    launch_args: list[str] = Field(
+        default_factory=list, description="More `accelerate launch` options, passed verbatim."
+    )
+
+
 class ExperimentRecipe(_Strict):
     experiment: Literal["setting1", "setting2", "setting3"]
     seeds: list[int] = Field(default_factory=lambda: [42])
@@ -109,10 +125,20 @@ class ExperimentRecipe(_Strict):
     setting1: Setting1Spec | None = None
     setting2: Setting2Spec | None = None
     setting3: Setting3Spec | None = None
+    launch: LaunchSpec | None = Field(
+        None, description="Train under accelerate (multi-GPU); `run --accelerate-config` sets it."
+    )
 
 
 def validate_experiment(recipe: ExperimentRecipe, source: str) -> ExperimentRecipe:
     recipe.train = validate_trainer_fields(recipe.train, "sft", source)
+    if recipe.launch is not None:
+        from resistkit.launch import resolve_accelerate_config
+
+        try:
+            resolve_accelerate_config(recipe.launch.accelerate_config)
+        except ValueError as err:
+            raise RecipeError(source, "launch.accelerate_config", str(err)) from None
     if recipe.model.name_or_path == "tiny" and recipe.model.tiny is None:
         recipe.model.tiny = TinyModelConfig()
     need = {"setting1": "setting1", "setting2": "setting2", "setting3": "setting2"}

@@ -31,15 +31,17 @@ class Point:
 def _train_config(exp: ExperimentRecipe, model: Any, data: DataSpec, save_at: list[int],
                   seed: int, method: str, extra: dict[str, Any]) -> dict[str, Any]:
     return {
-        "model": model, "data": data.model_dump(), "save_at": save_at, "seed": seed,
+        "model": model, "data": data.model_dump(exclude_defaults=True), "save_at": save_at,
+        "seed": seed,
         "method": method, "train": {**steps.SEQUENTIAL, **exp.train, **extra},
-        "lora": exp.lora.model_dump() if exp.lora else None,
+        "lora": exp.lora.model_dump(exclude_defaults=True) if exp.lora else None,
         "prompt_format": exp.prompt_format, "prompt_template": exp.prompt_template,
     }
 
 
 def _base_model_config(exp: ExperimentRecipe) -> dict[str, Any]:
-    return exp.model.model_dump()
+    # Non-default settings only: a field added to the schema later leaves fingerprints alone.
+    return exp.model.model_dump(exclude_defaults=True)
 
 
 def _add_eval(plan: Plan, exp: ExperimentRecipe, point: Point, seed: int,
@@ -48,8 +50,8 @@ def _add_eval(plan: Plan, exp: ExperimentRecipe, point: Point, seed: int,
     gen_name = f"{point.stage_prefix}/generate"
     deps = [point.model_stage] if point.model_stage else []
     gen_cfg = {"model": model_path or _base_model_config(exp), "seed": seed,
-               "prompts": exp.eval.prompts.model_dump(),
-               "generation": exp.eval.generation.model_dump(),
+               "prompts": exp.eval.prompts.model_dump(exclude_defaults=True),
+               "generation": exp.eval.generation.model_dump(exclude_defaults=True),
                "prompt_format": exp.prompt_format, "prompt_template": exp.prompt_template}
     plan.add(Stage(gen_name, "generate", gen_cfg,
                    steps.generate_stage(plan.run_dir, exp, model_path=model_path, seed=seed),
@@ -62,7 +64,8 @@ def _add_eval(plan: Plan, exp: ExperimentRecipe, point: Point, seed: int,
     if exp.eval.compression:
         plan.add(Stage(f"{point.stage_prefix}/compression", "eval",
                        {"model": model_path or _base_model_config(exp),
-                        "datasets": [d.model_dump() for d in exp.eval.compression]},
+                        "datasets": [d.model_dump(exclude_defaults=True)
+                                     for d in exp.eval.compression]},
                        steps.compression_stage(plan.run_dir, exp, model_path=model_path),
                        deps=deps))
 
@@ -82,11 +85,13 @@ def plan_setting2(plan: Plan, exp: ExperimentRecipe, prefix: str = "") -> dict[s
     s2 = exp.setting2
     assert s2 is not None
     first, second = (s2.negative, s2.positive) if s2.reverse else (s2.positive, s2.negative)
-    batch = steps.samples_per_step(exp.train)
+    processes = exp.launch.num_processes if exp.launch is not None else 1
+    batch = steps.samples_per_step(exp.train) * processes
     inv_fields = {**exp.train, **s2.inverse_train}
     ok_fwd, why_fwd = steps.is_nestable(exp.train, s2.q1, batch)
     q2_pos = [q for q in s2.q2 if q > 0]
-    ok_inv, why_inv = steps.is_nestable(inv_fields, q2_pos, steps.samples_per_step(inv_fields))
+    ok_inv, why_inv = steps.is_nestable(inv_fields, q2_pos,
+                                        steps.samples_per_step(inv_fields) * processes)
     want = {"always": True, "never": False}.get(s2.nested)
     nested = (ok_fwd and ok_inv) if want is None else want
     reason = why_fwd if not ok_fwd else why_inv if not ok_inv else f"{why_fwd}; inverse: {why_inv}"
@@ -137,7 +142,8 @@ def plan_setting2(plan: Plan, exp: ExperimentRecipe, prefix: str = "") -> dict[s
             if s2.inverse_method == "dpo":
                 pairs = f"{root}/data/inverse-pairs"
                 plan.add(Stage(pairs, "data",
-                               {"chosen": second.model_dump(), "rejected": first.model_dump(),
+                               {"chosen": second.model_dump(exclude_defaults=True),
+                                "rejected": first.model_dump(exclude_defaults=True),
                                 "n": max(q2_pos), "seed": seed},
                                steps.preference_pairs_stage(plan.run_dir, chosen=second,
                                                             rejected=first, n=max(q2_pos),
@@ -191,8 +197,9 @@ def plan_setting1(plan: Plan, exp: ExperimentRecipe) -> dict[str, Any]:
             model = slice_path(sft, k)
             gen = f"{root}/responses/theta-{k}/generate"
             plan.add(Stage(gen, "generate",
-                           {"model": model, "seed": seed, "prompts": prompts.model_dump(),
-                            "generation": exp.eval.generation.model_dump()},
+                           {"model": model, "seed": seed,
+                            "prompts": prompts.model_dump(exclude_defaults=True),
+                            "generation": exp.eval.generation.model_dump(exclude_defaults=True)},
                            steps.generate_stage(plan.run_dir, exp, model_path=model, seed=seed,
                                                 prompts=prompts),
                            deps=[sft]))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -93,7 +94,11 @@ def train_stage(
             lora=exp.lora,
             train={**SEQUENTIAL, **exp.train, **(extra_train or {})},
         )
-        result = train(recipe)
+        # With `launch:` the stage trains in accelerate-launched subprocesses (multi-GPU).
+        result = train(recipe) if exp.launch is None else launched_train(stage_dir, recipe, exp)
+        # Trainer checkpoints exist for resumption; once the stage is complete they are only
+        # disk (1.6 GB each for a 135M model with its optimizer state).
+        shutil.rmtree(stage_dir / "checkpoints", ignore_errors=True)
         rel = {n: str(p.relative_to(run_dir)) for n, p in result.slices.items()}
         extra: dict[str, Any] = {}
         if measure_target:
@@ -107,6 +112,31 @@ def train_stage(
         }
 
     return run
+
+
+def launched_train(stage_dir: Path, recipe: Recipe, exp: ExperimentRecipe) -> Any:
+    """``train(recipe)`` as a subprocess under `accelerate launch` (``exp.launch``).
+
+    The stage recipe is written to the stage directory and the outputs are read back from the
+    files the in-process path writes too (``train_manifest.json``, slices, the JSONL log).
+    """
+    from resistkit.launch import launch_train, write_stage_recipe
+    from resistkit.runinfo import read_json
+    from resistkit.train import TrainResult
+
+    launch = exp.launch
+    assert launch is not None
+    path = write_stage_recipe(recipe, stage_dir / "stage_recipe.yaml")
+    code = launch_train(path, accelerate_config=launch.accelerate_config,
+                        num_processes=launch.num_processes, launch_args=launch.launch_args)
+    manifest_path = stage_dir / "train_manifest.json"
+    if code != 0 or not manifest_path.exists():
+        raise RuntimeError(f"training stage {stage_dir} failed under accelerate launch "
+                           f"(exit status {code}); its output is above, its files in {stage_dir}")
+    manifest = read_json(manifest_path)
+    return TrainResult(stage_dir, Path(manifest["final"]),
+                       {int(k): Path(v) for k, v in manifest["slices"].items()},
+                       manifest["metrics"])
 
 
 def _target_loss(stage_dir: Path, recipe: Recipe, model: str) -> float:
@@ -167,11 +197,6 @@ def generate_stage(
             raise ValueError("a random tiny model has no baseline: set model.name_or_path")
         spec = model_spec_for(exp, resolve_model(run_dir, exp, model_path))
         tokenizer = load_tokenizer(spec, padding_side="left")
-        model = load_model(spec, tokenizer, seed=seed)
-        import torch
-
-        if torch.cuda.is_available():
-            model = model.to("cuda")
         prompts_text = list(ds["prompt"])
         rendered = [render_prompt(p, exp.prompt_format, tokenizer, exp.prompt_template)
                     for p in prompts_text]
@@ -180,11 +205,26 @@ def generate_stage(
             temperature=gen.temperature, top_p=gen.top_p, top_k=gen.top_k,
             num_return_sequences=gen.num_return_sequences, seed=seed,
         )
+        extra = {"dataset": pspec.dataset, "prompt_format": exp.prompt_format}
+        if gen.backend == "vllm":
+            from resistkit.vllm_backend import generate_to_file_vllm
+
+            out = generate_to_file_vllm(
+                spec.name_or_path, prompts_text, stage_dir / "generations.jsonl", params,
+                rendered=rendered, tokenizer=tokenizer,
+                tensor_parallel_size=gen.tensor_parallel_size, extra=extra,
+                record_model=model_path or exp.model.name_or_path,
+            )
+            return {"generations": str(out.relative_to(run_dir))}
+        model = load_model(spec, tokenizer, seed=seed)
+        import torch
+
+        if torch.cuda.is_available():
+            model = model.to("cuda")
         out = generate_to_file(
             model_path or exp.model.name_or_path, prompts_text, stage_dir / "generations.jsonl",
             params, rendered=rendered, batch_size=gen.batch_size, model=model,
-            tokenizer=tokenizer, progress=False,
-            extra={"dataset": pspec.dataset, "prompt_format": exp.prompt_format},
+            tokenizer=tokenizer, progress=False, extra=extra,
         )
         return {"generations": str(out.relative_to(run_dir))}
 
@@ -197,9 +237,15 @@ def score_stage(run_dir: Path, exp: ExperimentRecipe, *, generations_stage: str)
         from resistkit.scoring.stage import run_score
 
         source = run_dir / generations_stage / "generations.jsonl"
+        options = dict(exp.eval.scorer_options)
+        if "classifier" in options:
+            from resistkit.judge import resolve_judge
+
+            # A pipeline may build the offline judge once (minutes); `score` alone never does.
+            options["classifier"] = resolve_judge(options["classifier"], build=True)
         result = run_score(
             source, exp.eval.scorers, output=stage_dir / "scores.jsonl",
-            summary_output=stage_dir / "summary.json", **exp.eval.scorer_options,
+            summary_output=stage_dir / "summary.json", **options,
         )
         clear_model_cache()  # a pipeline scores many checkpoints; keep one in memory at most
         return {"summary": str(result.summary_path.relative_to(run_dir)),
