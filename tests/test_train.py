@@ -119,3 +119,22 @@ def test_killed_run_resumes_to_the_same_losses(repo: Path, tmp_path: Path) -> No
     for step, loss in ref_losses.items():
         assert losses[step] == pytest.approx(loss, abs=1e-6)
     assert AutoModelForCausalLM.from_pretrained(slice_dir(run_dir, 128))
+
+
+def test_inverse_command_trains_a_slice_on_the_other_side(repo: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from resistkit.cli import app
+
+    first = train(tiny_recipe(repo, "sft.yaml", tmp_path / "pos", "save_at_samples=[16]"),
+                  progress=False)
+    out = tmp_path / "inv"
+    result = CliRunner().invoke(app, [
+        "inverse", str(slice_dir(first.run_dir, 16)), "--data", "builtin:reviews/negative",
+        "--save-at", "8,16", "-o", str(out), "--recipe", str(repo / "recipes/tiny/sft.yaml"),
+    ])
+    assert result.exit_code == 0, result.output
+    recipe = (out / "train_recipe.yaml").read_text()
+    assert "builtin:reviews/negative" in recipe and str(slice_dir(first.run_dir, 16)) in recipe
+    assert params_changed(slice_dir(first.run_dir, 16), slice_dir(out, 16))
+    assert json.loads((slice_dir(out, 8) / "slice.json").read_text())["samples_seen"] == 8
