@@ -27,16 +27,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-app.add_typer(data_cmd.app, name="data", help="Build, list and inspect the built-in datasets.")
-app.add_typer(judge_cmd.app, name="judge", help="Build and evaluate the offline sentiment judge.")
-app.command("score", help="Score generations or a dataset with one or more named scorers.")(
-    score_cmd
-)
-app.command(
-    "pretrain",
-    help="Pre-train a BPE tokenizer and a tiny Llama from scratch; complete checkpoints at "
-    "token counts.",
-)(pretrain_cmd)
+EXPERIMENTS, STAGES, TOOLS = "Experiments", "Stages", "Data, models and tools"
 
 RecipeArg = Annotated[Path, typer.Argument(help="Recipe YAML file.", show_default=False)]
 SetOpt = Annotated[
@@ -91,138 +82,7 @@ def _load(recipe: Path, overrides: list[str] | None, output_dir: str | None):  #
         _fail(str(err))
 
 
-@app.command()
-def train(
-    recipe: RecipeArg,
-    set_: SetOpt = None,
-    output_dir: OutOpt = None,
-    resume: Annotated[
-        bool, typer.Option(help="Continue from the last checkpoint in the run directory.")
-    ] = True,
-    accelerate_config: AccelOpt = None,
-    num_processes: ProcsOpt = None,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
-) -> None:
-    """SFT or DPO (TRL) on the recipe's data, saving slices at `save_at_samples`.
-
-    The recipe's `train:` keys are TRL's SFTConfig / DPOConfig fields. A killed run started
-    again resumes from its last checkpoint; a finished run is not recomputed.
-    """
-    _setup_logging(verbose)
-    rec = _load(recipe, set_, output_dir)
-    if accelerate_config is not None or num_processes is not None:
-        # Re-run this command under `accelerate launch`; the recipe was validated above.
-        from resistkit.launch import launch_train
-
-        sets = [*(set_ or []), *([f"output_dir={output_dir}"] if output_dir else [])]
-        try:
-            code = launch_train(recipe, accelerate_config=accelerate_config or "ddp",
-                                num_processes=num_processes, overrides=sets,
-                                train_args=[] if resume else ["--no-resume"])
-        except ValueError as err:
-            _fail(str(err))
-        raise typer.Exit(code)
-    from resistkit.data import DataSpecError
-    from resistkit.train import train as run_train
-
-    try:
-        result = run_train(rec, resume=resume)
-    except DataSpecError as err:
-        _fail(str(err))
-    if int(os.environ.get("RANK", "0")) != 0:
-        return  # under accelerate launch, rank 0 alone reports
-    typer.echo(f"final model: {result.final_dir}")
-    for n, path in result.slices.items():
-        typer.echo(f"slice @ {n} samples: {path}")
-    loss = result.metrics.get("train_loss")
-    if loss is not None:
-        typer.echo(f"mean training loss: {loss:.4f}")
-
-
-@app.command()
-def generate(
-    recipe: RecipeArg,
-    model: Annotated[
-        str | None,
-        typer.Option("--model", "-m", help="Model directory or hub id (default: the recipe's)."),
-    ] = None,
-    output: Annotated[
-        str | None, typer.Option("--output", help="Output JSONL (default: in the run dir).")
-    ] = None,
-    set_: SetOpt = None,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
-) -> None:
-    """Sample responses to the recipe's `generate.prompts` and write them as JSONL.
-
-    Each line holds the prompt, the response, the model and the decoding parameters.
-    """
-    _setup_logging(verbose)
-    rec = _load(recipe, set_, None)
-    from resistkit.data import DataSpecError
-    from resistkit.generate import generate_from_recipe
-
-    try:
-        path = generate_from_recipe(rec, model=model, output=output)
-    except (DataSpecError, ValueError) as err:
-        _fail(str(err))
-    typer.echo(f"wrote {path}")
-
-
-@app.command()
-def inverse(
-    model: Annotated[str, typer.Argument(help="Model directory, slice or hub id to fine-tune.")],
-    data: Annotated[
-        str, typer.Option("--data", "-d", help="Inverse-direction data spec.")
-    ] = "builtin:reviews/negative",
-    save_at: Annotated[
-        str, typer.Option("--save-at", help="Comma-separated sample counts to save slices at.")
-    ] = "50,100,200",
-    output_dir: Annotated[str, typer.Option("--output-dir", "-o", help="Run directory.")] = (
-        "runs/inverse"
-    ),
-    recipe: Annotated[
-        Path | None, typer.Option("--recipe", "-r", help="Recipe with `train:` settings.")
-    ] = None,
-    method: Annotated[str, typer.Option(help="sft, or dpo with preference data.")] = "sft",
-    set_: SetOpt = None,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
-) -> None:
-    """Fine-tune an (aligned) model in the inverse direction, saving slices along the way.
-
-    The paper's inverse step on its own: e.g. a positive-SFT slice trained on negative
-    reviews, with checkpoints at each Q2 volume. Hyper-parameters come from --recipe (its
-    `train:`) and --set.
-    """
-    _setup_logging(verbose)
-    from resistkit.recipes import RecipeError, load_recipe, validate_recipe
-
-    volumes = [int(v) for v in save_at.split(",") if v.strip()]
-    sets = [f"model.name_or_path={model}", f"data.dataset={data}", f"method={method}",
-            f"save_at_samples={volumes}", f"output_dir={output_dir}", *(set_ or [])]
-    try:
-        if recipe is not None:
-            rec = load_recipe(recipe, sets)
-        else:
-            from resistkit.recipes import apply_override
-
-            raw: dict = {}
-            for item in sets:
-                apply_override(raw, item)
-            rec = validate_recipe(raw, "resistkit inverse")
-    except RecipeError as err:
-        _fail(str(err))
-    from resistkit.data import DataSpecError
-    from resistkit.train import train as run_train
-
-    try:
-        result = run_train(rec)
-    except DataSpecError as err:
-        _fail(str(err))
-    for n, path in result.slices.items():
-        typer.echo(f"slice @ {n} inverse samples: {path}")
-
-
-@app.command()
+@app.command(rich_help_panel=EXPERIMENTS)
 def run(
     recipe: RecipeArg,
     set_: SetOpt = None,
@@ -234,8 +94,7 @@ def run(
     num_processes: ProcsOpt = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
-    """Run an experiment recipe (Setting I, II or III) end to end: train → slices → generate →
-    inverse → score → report.
+    """Run an experiment (Setting I, II or III): train, slices, generate, inverse, score, report.
 
     Finished stages are skipped; an interrupted stage resumes from its last checkpoint; a
     changed setting re-runs only the stages that depend on it. With --accelerate-config every
@@ -299,7 +158,7 @@ def _print_plan(summary: dict) -> None:
                       f"({info['train_samples_nested']} vs naive {info['train_samples_naive']})")
 
 
-@app.command()
+@app.command(rich_help_panel=EXPERIMENTS)
 def report(
     run_dir: Annotated[Path, typer.Argument(help="A `resistkit run` directory.")],
 ) -> None:
@@ -311,7 +170,138 @@ def report(
     typer.echo(f"wrote {write_report(run_dir)}")
 
 
-@app.command()
+@app.command(rich_help_panel=STAGES)
+def train(
+    recipe: RecipeArg,
+    set_: SetOpt = None,
+    output_dir: OutOpt = None,
+    resume: Annotated[
+        bool, typer.Option(help="Continue from the last checkpoint in the run directory.")
+    ] = True,
+    accelerate_config: AccelOpt = None,
+    num_processes: ProcsOpt = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """SFT or DPO (TRL) on the recipe's data, saving slices at `save_at_samples`.
+
+    The recipe's `train:` keys are TRL's SFTConfig / DPOConfig fields. A killed run started
+    again resumes from its last checkpoint; a finished run is not recomputed.
+    """
+    _setup_logging(verbose)
+    rec = _load(recipe, set_, output_dir)
+    if accelerate_config is not None or num_processes is not None:
+        # Re-run this command under `accelerate launch`; the recipe was validated above.
+        from resistkit.launch import launch_train
+
+        sets = [*(set_ or []), *([f"output_dir={output_dir}"] if output_dir else [])]
+        try:
+            code = launch_train(recipe, accelerate_config=accelerate_config or "ddp",
+                                num_processes=num_processes, overrides=sets,
+                                train_args=[] if resume else ["--no-resume"])
+        except ValueError as err:
+            _fail(str(err))
+        raise typer.Exit(code)
+    from resistkit.data import DataSpecError
+    from resistkit.train import train as run_train
+
+    try:
+        result = run_train(rec, resume=resume)
+    except DataSpecError as err:
+        _fail(str(err))
+    if int(os.environ.get("RANK", "0")) != 0:
+        return  # under accelerate launch, rank 0 alone reports
+    typer.echo(f"final model: {result.final_dir}")
+    for n, path in result.slices.items():
+        typer.echo(f"slice @ {n} samples: {path}")
+    loss = result.metrics.get("train_loss")
+    if loss is not None:
+        typer.echo(f"mean training loss: {loss:.4f}")
+
+
+@app.command(rich_help_panel=STAGES)
+def generate(
+    recipe: RecipeArg,
+    model: Annotated[
+        str | None,
+        typer.Option("--model", "-m", help="Model directory or hub id (default: the recipe's)."),
+    ] = None,
+    output: Annotated[
+        str | None, typer.Option("--output", help="Output JSONL (default: in the run dir).")
+    ] = None,
+    set_: SetOpt = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Sample responses to the recipe's `generate.prompts` and write them as JSONL.
+
+    Each line holds the prompt, the response, the model and the decoding parameters.
+    """
+    _setup_logging(verbose)
+    rec = _load(recipe, set_, None)
+    from resistkit.data import DataSpecError
+    from resistkit.generate import generate_from_recipe
+
+    try:
+        path = generate_from_recipe(rec, model=model, output=output)
+    except (DataSpecError, ValueError) as err:
+        _fail(str(err))
+    typer.echo(f"wrote {path}")
+
+
+@app.command(rich_help_panel=STAGES)
+def inverse(
+    model: Annotated[str, typer.Argument(help="Model directory, slice or hub id to fine-tune.")],
+    data: Annotated[
+        str, typer.Option("--data", "-d", help="Inverse-direction data spec.")
+    ] = "builtin:reviews/negative",
+    save_at: Annotated[
+        str, typer.Option("--save-at", help="Comma-separated sample counts to save slices at.")
+    ] = "50,100,200",
+    output_dir: Annotated[str, typer.Option("--output-dir", "-o", help="Run directory.")] = (
+        "runs/inverse"
+    ),
+    recipe: Annotated[
+        Path | None, typer.Option("--recipe", "-r", help="Recipe with `train:` settings.")
+    ] = None,
+    method: Annotated[str, typer.Option(help="sft, or dpo with preference data.")] = "sft",
+    set_: SetOpt = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Fine-tune an (aligned) model in the inverse direction, saving slices along the way.
+
+    The paper's inverse step on its own: e.g. a positive-SFT slice trained on negative
+    reviews, with checkpoints at each Q2 volume. Hyper-parameters come from --recipe (its
+    `train:`) and --set.
+    """
+    _setup_logging(verbose)
+    from resistkit.recipes import RecipeError, load_recipe, validate_recipe
+
+    volumes = [int(v) for v in save_at.split(",") if v.strip()]
+    sets = [f"model.name_or_path={model}", f"data.dataset={data}", f"method={method}",
+            f"save_at_samples={volumes}", f"output_dir={output_dir}", *(set_ or [])]
+    try:
+        if recipe is not None:
+            rec = load_recipe(recipe, sets)
+        else:
+            from resistkit.recipes import apply_override
+
+            raw: dict = {}
+            for item in sets:
+                apply_override(raw, item)
+            rec = validate_recipe(raw, "resistkit inverse")
+    except RecipeError as err:
+        _fail(str(err))
+    from resistkit.data import DataSpecError
+    from resistkit.train import train as run_train
+
+    try:
+        result = run_train(rec)
+    except DataSpecError as err:
+        _fail(str(err))
+    for n, path in result.slices.items():
+        typer.echo(f"slice @ {n} inverse samples: {path}")
+
+
+@app.command(rich_help_panel=TOOLS)
 def env() -> None:
     """Print the versions and devices that matter for a bug report."""
     from resistkit.runinfo import environment
@@ -323,6 +313,22 @@ def env() -> None:
         typer.echo(f"{name:<13} {version or '-'}")
     for key, value in info["device"].items():
         typer.echo(f"{key:<13} {value}")
+
+
+app.add_typer(data_cmd.app, name="data", help="Build, list and inspect the built-in datasets.",
+              rich_help_panel=TOOLS)
+app.add_typer(judge_cmd.app, name="judge", help="Build and evaluate the offline sentiment judge.",
+              rich_help_panel=TOOLS)
+app.command(
+    "score", help="Score generations or a dataset with one or more named scorers.",
+    rich_help_panel=STAGES,
+)(score_cmd)
+app.command(
+    "pretrain",
+    help="Pre-train a BPE tokenizer and a tiny Llama from scratch; complete checkpoints at "
+    "token counts.",
+    rich_help_panel=TOOLS,
+)(pretrain_cmd)
 
 
 def main() -> None:  # pragma: no cover - console entry for `python -m resistkit`

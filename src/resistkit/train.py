@@ -243,7 +243,6 @@ def write_run_info(recipe: Recipe, run_dir: Path, name: str = "train") -> None:
     atomic_write_json(run_dir / f"{name}_env.json", env)
 
 
-# --- multi-process (accelerate launch) support: start -------------------------------------
 def _is_main_process() -> bool:
     """Rank 0 of a launch (torchrun/accelerate/deepspeed set RANK before Python starts)."""
     return int(os.environ.get("RANK", "0")) == 0
@@ -280,7 +279,6 @@ def ensure_tiny_base(recipe: Recipe, run_dir: Path, tokenizer: Any) -> Path:
     tokenizer.save_pretrained(tmp)
     os.replace(tmp, base)
     return base
-# --- multi-process support: end ------------------------------------------------------------
 
 
 def prepare_base_model(recipe: Recipe, run_dir: Path, tokenizer: Any) -> Any:
