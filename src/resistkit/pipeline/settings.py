@@ -23,8 +23,7 @@ class Point:
     """One checkpoint that is generated from and scored."""
 
     label: dict[str, Any]  # e.g. {"seed": 42, "q1": 100, "q2": 50}
-    model_stage: str | None  # stage whose outputs hold the checkpoint; None = base model
-    model_key: tuple[str, str] | None  # ("slices", "100") or ("final", "")
+    model_stage: str | None  # the stage that trains the checkpoint; None = the base model
     stage_prefix: str
 
 
@@ -112,7 +111,7 @@ def plan_setting2(plan: Plan, exp: ExperimentRecipe, prefix: str = "") -> dict[s
                            train_samples=s2.control.num_samples or 0))
             start, start_cfg, start_deps = f"{ctl}/final", f"{ctl}/final", [ctl]
         _add_eval(plan, exp, Point({"seed": seed, "q1": 0, "q2": 0},
-                                   start_deps[0] if start_deps else None, None,
+                                   start_deps[0] if start_deps else None,
                                    f"{root}/points/base"), seed, start)
         for q1 in s2.q1:
             if nested:
@@ -134,7 +133,7 @@ def plan_setting2(plan: Plan, exp: ExperimentRecipe, prefix: str = "") -> dict[s
             slice_q1 = slice_path(fwd, q1)
             point_root = f"{root}/points/q1-{q1}"
             if 0 in s2.q2:
-                _add_eval(plan, exp, Point({"seed": seed, "q1": q1, "q2": 0}, fwd, None,
+                _add_eval(plan, exp, Point({"seed": seed, "q1": q1, "q2": 0}, fwd,
                                            f"{point_root}/q2-0"), seed, slice_q1)
             if not q2_pos:
                 continue
@@ -150,11 +149,10 @@ def plan_setting2(plan: Plan, exp: ExperimentRecipe, prefix: str = "") -> dict[s
                                                             seed=seed)))
                 inv_data = DataSpec(dataset=f"json:{plan.run_dir / pairs / 'pairs.jsonl'}")
                 deps = [fwd, pairs]
-            volumes = q2_pos if nested else None
-            for q2 in (q2_pos if not nested else [max(q2_pos)]):
-                save_at = volumes if nested else [q2]
-                inv = (f"{root}/train/inverse-q1-{q1}" if nested
-                       else f"{root}/train/inverse-q1-{q1}-q2-{q2}")
+            # Nested: one inverse run per Q1 slice saves every Q2; else one run per point.
+            runs = ([(f"{root}/train/inverse-q1-{q1}", q2_pos)] if nested else
+                    [(f"{root}/train/inverse-q1-{q1}-q2-{q2}", [q2]) for q2 in q2_pos])
+            for inv, save_at in runs:
                 plan.add(Stage(inv, "train",
                                _train_config(exp, slice_q1, inv_data, save_at, seed,
                                              s2.inverse_method, s2.inverse_train),
@@ -165,7 +163,7 @@ def plan_setting2(plan: Plan, exp: ExperimentRecipe, prefix: str = "") -> dict[s
                                deps=deps, train_samples=max(save_at)))
                 for q2_point in save_at:
                     _add_eval(plan, exp,
-                              Point({"seed": seed, "q1": q1, "q2": q2_point}, inv, None,
+                              Point({"seed": seed, "q1": q1, "q2": q2_point}, inv,
                                     f"{point_root}/q2-{q2_point}"),
                               seed, slice_path(inv, q2_point))
     return {"nested": nested, "nested_reason": reason,
