@@ -54,6 +54,12 @@ def test_setting2_end_to_end_report_and_skip(repo: Path, micro_base: Path, tmp_p
     points = {(int(r["q1"]), int(r["q2"])) for r in rows}
     assert points == {(-1, -1)} | {(q1, q2) for q1 in (16, 32) for q2 in (0, 16, 32)}
     assert all(int(r["n"]) + int(r["nan"]) == 16 for r in rows)
+    drops = read_csv(run_dir / "report" / "rebound_summary.csv")
+    means = {(int(r["q1"]), int(r["q2"])): float(r["mean"]) for r in rows}
+    assert [int(d["q1"]) for d in drops] == [16, 32]
+    for d in drops:
+        q1 = int(d["q1"])
+        assert float(d["early_drop"]) == pytest.approx(means[(q1, 16)] - means[(q1, 0)])
     for name in ("experiment.yaml", "env.json", "plan.json"):
         assert (run_dir / name).exists()
 

@@ -110,6 +110,38 @@ def collect_points(run_dir: Path, metric: str, manifests: list[dict[str, Any]]) 
     return rows
 
 
+def rebound_summary(rows: list[dict]) -> list[dict]:
+    """Per (model, Q1): the early drop (first Q2 step) and the late slope, with 95 % intervals.
+
+    Rebound predicts early drops that grow with Q1 and late slopes near zero. Intervals
+    combine the two points' half-widths as independent samples (sqrt(h1² + h2²)).
+    """
+    out = []
+    for model in sorted({r["model"] for r in rows}):
+        for q1 in sorted({r["q1"] for r in rows if r["model"] == model and r["q1"] >= 0}):
+            line = sorted((r for r in rows if r["model"] == model and r["q1"] == q1),
+                          key=lambda r: r["q2"])
+            if len(line) < 3 or line[0]["q2"] != 0:
+                continue
+            a, b = line[0], line[1]
+            y, z = line[-2], line[-1]
+
+            def half(u: dict, v: dict) -> float:
+                return math.sqrt(u["ci95_half"] ** 2 + v["ci95_half"] ** 2)
+
+            out.append({
+                "model": model, "q1": q1,
+                "early_q2": b["q2"], "early_drop": b["mean"] - a["mean"],
+                "early_drop_ci95_half": half(a, b),
+                "early_slope_per_100": 100 * (b["mean"] - a["mean"]) / b["q2"],
+                "late_q2": f"{y['q2']}-{z['q2']}",
+                "late_slope_per_100": 100 * (z["mean"] - y["mean"]) / (z["q2"] - y["q2"]),
+                "late_slope_ci95_half": 100 * half(y, z) / (z["q2"] - y["q2"]),
+                "total_change": z["mean"] - a["mean"],
+            })
+    return out
+
+
 def plot_setting2(rows: list[dict], metric: str, path: Path, title: str,
                   base_label: str = "base model") -> Path:
     import matplotlib
@@ -275,6 +307,17 @@ def write_report(run_dir: str | Path) -> Path:
         if kind == "setting2":
             cols.remove("model")
         lines += [_markdown_table(rows, cols), ""]
+        drops = rebound_summary(rows)
+        if drops:
+            atomic_write_text(out / "rebound_summary.csv", _csv(drops))
+            lines += ["### Early drop and late slope", "",
+                      "Rebound predicts an early drop (first inverse step) that grows with Q1, "
+                      "and a late slope near zero. ± = 95 % interval half-width.", "",
+                      _markdown_table(drops, [c for c in ("model", "q1", "early_q2",
+                                      "early_drop", "early_drop_ci95_half",
+                                      "early_slope_per_100", "late_q2", "late_slope_per_100",
+                                      "late_slope_ci95_half", "total_change")
+                                      if kind == "setting3" or c != "model"]), ""]
         comp = plot_compression(rows, out / "compression.png")
         if comp is not None:
             keys = [k for k in rows[0] if k.startswith("bits_per_token[")]
