@@ -10,11 +10,12 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
 
 from resistkit.commands import data as data_cmd
+from resistkit.commands import fail as _fail
 from resistkit.commands import judge as judge_cmd
 from resistkit.commands.pretrain import pretrain as pretrain_cmd
 from resistkit.commands.score import score as score_cmd
@@ -56,11 +57,6 @@ ProcsOpt = Annotated[
         "config's).",
     ),
 ]
-
-
-def _fail(message: str, code: int = 2) -> NoReturn:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(code)
 
 
 def _setup_logging(verbose: bool) -> None:

@@ -49,7 +49,12 @@ from resistkit.recipes import (
     load_recipe,
     validate_trainer_fields,
 )
-from resistkit.runinfo import atomic_write_json, atomic_write_text, environment
+from resistkit.runinfo import (
+    atomic_write_json,
+    atomic_write_text,
+    environment,
+    truncate_jsonl_log,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -496,18 +501,6 @@ def _pretrain_callback(state: PretrainState, thresholds: list[int]) -> Any:
     return PretrainCallback()
 
 
-def _truncate_log(run_dir: Path, last_step: int) -> None:
-    """After a resume, drop log lines from steps the Trainer checkpoint did not keep."""
-    path = run_dir / LOG_FILE
-    if not path.exists():
-        return
-    kept = [
-        line for line in path.read_text(encoding="utf-8").splitlines()
-        if line.strip() and json.loads(line).get("step", 0) <= last_step
-    ]
-    atomic_write_text(path, "".join(line + "\n" for line in kept))
-
-
 # --------------------------------------------------------------------------------------------
 # Entry point
 
@@ -676,7 +669,7 @@ def _pretrain(
         last = get_last_checkpoint(str(ckpt_root))
     if last is not None:
         step = json.loads((Path(last) / "trainer_state.json").read_text())["global_step"]
-        _truncate_log(run_dir, step)
+        truncate_jsonl_log(run_dir / LOG_FILE, step)
         # Token checkpoints already on disk are kept: the replayed steps give the same weights.
         log.info("resuming from %s", last)
     elif (run_dir / LOG_FILE).exists():

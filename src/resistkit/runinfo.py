@@ -67,3 +67,15 @@ def atomic_write_json(path: str | Path, data: Any) -> None:
 
 def read_json(path: str | Path) -> Any:
     return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def truncate_jsonl_log(path: str | Path, last_step: int) -> None:
+    """After a resume, drop log lines from steps the checkpoint did not keep."""
+    path = Path(path)
+    if not path.exists():
+        return
+    kept = [
+        line for line in path.read_text(encoding="utf-8").splitlines()
+        if line.strip() and json.loads(line).get("step", 0) <= last_step
+    ]
+    atomic_write_text(path, "".join(line + "\n" for line in kept))

@@ -18,7 +18,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from resistkit.recipes import Recipe, dump_recipe, trainer_config_class
-from resistkit.runinfo import atomic_write_json, atomic_write_text, environment
+from resistkit.runinfo import (
+    atomic_write_json,
+    atomic_write_text,
+    environment,
+    truncate_jsonl_log,
+)
 
 if TYPE_CHECKING:
     from datasets import Dataset
@@ -162,18 +167,6 @@ def _jsonl_log_callback(run_dir: Path, samples_per_step: int) -> TrainerCallback
                 fh.write(json.dumps(row) + "\n")
 
     return JsonlLogCallback()
-
-
-def _truncate_log(run_dir: Path, last_step: int) -> None:
-    """After a resume, drop log lines from steps the checkpoint did not keep."""
-    path = run_dir / LOG_FILE
-    if not path.exists():
-        return
-    kept = [
-        line for line in path.read_text(encoding="utf-8").splitlines()
-        if line.strip() and json.loads(line).get("step", 0) <= last_step
-    ]
-    atomic_write_text(path, "".join(line + "\n" for line in kept))
 
 
 def last_complete_checkpoint(root: Path) -> Path | None:
@@ -381,7 +374,7 @@ def train(recipe: Recipe, *, resume: bool = True, progress: bool = True) -> Trai
     if last is not None:
         state = json.loads((last / "trainer_state.json").read_text())
         if trainer.is_world_process_zero():  # only rank 0 writes the log
-            _truncate_log(run_dir, state["global_step"])
+            truncate_jsonl_log(run_dir / LOG_FILE, state["global_step"])
         log.info("resuming from %s", last)
     elif trainer.is_world_process_zero():
         (run_dir / LOG_FILE).unlink(missing_ok=True)

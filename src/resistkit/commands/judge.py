@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
+
+from resistkit.commands import fail as _fail
 
 app = typer.Typer(
     help="Build and evaluate the offline sentiment judge (builtin:sentiment-judge).",
@@ -18,11 +20,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-
-
-def _fail(message: str, code: int = 2) -> NoReturn:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(code)
 
 
 def _show_accuracy(judge: dict[str, Any], vader: dict[str, Any], n: int) -> None:
