@@ -66,6 +66,9 @@ def collect_points(run_dir: Path, metric: str, manifests: list[dict[str, Any]]) 
         lambda: defaultdict(list)
     )
     nan_counts: dict[tuple[str, int, int], int] = defaultdict(int)
+    # Score per (seed, record id): every checkpoint decodes with the same seeds, so records
+    # with one id are paired across checkpoints and differences can be tested pairwise.
+    by_id: dict[tuple[str, int, int], dict[tuple[int, str], float]] = defaultdict(dict)
     for m in manifests:
         match = POINT_RE.match(m["stage"])
         if not match:
@@ -80,11 +83,13 @@ def collect_points(run_dir: Path, metric: str, manifests: list[dict[str, Any]]) 
         values = []
         with open(run_dir / m["stage"] / "scores.jsonl", encoding="utf-8") as fh:
             for line in fh:
-                v = json.loads(line).get(metric)
+                row = json.loads(line)
+                v = row.get(metric)
                 if v is None or (isinstance(v, float) and math.isnan(v)):
                     nan_counts[key] += 1
                 else:
                     values.append(float(v))
+                    by_id[key][(int(match["seed"]), str(row.get("id")))] = float(v)
         pooled[key][int(match["seed"])] = values
     rows = []
     for key in sorted(pooled):
@@ -99,6 +104,7 @@ def collect_points(run_dir: Path, metric: str, manifests: list[dict[str, Any]]) 
             "mean": mean, "ci95_half": half, "std": sd, "n": len(allv), "nan": nan_counts[key],
             "seeds": len(seed_means),
             "seed_std": statistics.stdev(seed_means) if len(seed_means) > 1 else math.nan,
+            "_by_id": by_id[key],
             **{f"bits_per_token[{k}]": statistics.fmean(v)
                for k, v in compression.get(key, {}).items()},
         })
@@ -110,11 +116,21 @@ def collect_points(run_dir: Path, metric: str, manifests: list[dict[str, Any]]) 
     return rows
 
 
+def _paired_interval(a: dict, b: dict) -> tuple[float, float, int]:
+    """Mean and 95 % half-width of b - a over the record ids both scored."""
+    diffs = [b[k] - a[k] for k in a.keys() & b.keys()]
+    if len(diffs) < 2:
+        return math.nan, math.nan, len(diffs)
+    mean, _, half = _t_interval(diffs)
+    return mean, half, len(diffs)
+
+
 def rebound_summary(rows: list[dict]) -> list[dict]:
     """Per (model, Q1): the early drop (first Q2 step) and the late slope, with 95 % intervals.
 
     Rebound predicts early drops that grow with Q1 and late slopes near zero. Intervals
-    combine the two points' half-widths as independent samples (sqrt(h1² + h2²)).
+    combine the two points' half-widths as independent samples (sqrt(h1² + h2²)); the paired
+    interval uses the per-record differences (same prompt, sample index and decoding seed).
     """
     out = []
     for model in sorted({r["model"] for r in rows}):
@@ -129,10 +145,13 @@ def rebound_summary(rows: list[dict]) -> list[dict]:
             def half(u: dict, v: dict) -> float:
                 return math.sqrt(u["ci95_half"] ** 2 + v["ci95_half"] ** 2)
 
+            paired = _paired_interval(a["_by_id"], b["_by_id"])
             out.append({
                 "model": model, "q1": q1,
                 "early_q2": b["q2"], "early_drop": b["mean"] - a["mean"],
                 "early_drop_ci95_half": half(a, b),
+                "early_drop_paired_mean": paired[0], "early_drop_paired_ci95_half": paired[1],
+                "paired_n": paired[2],
                 "early_slope_per_100": 100 * (b["mean"] - a["mean"]) / b["q2"],
                 "late_q2": f"{y['q2']}-{z['q2']}",
                 "late_slope_per_100": 100 * (z["mean"] - y["mean"]) / (z["q2"] - y["q2"]),
@@ -315,6 +334,7 @@ def write_report(run_dir: str | Path) -> Path:
                       "and a late slope near zero. ± = 95 % interval half-width.", "",
                       _markdown_table(drops, [c for c in ("model", "q1", "early_q2",
                                       "early_drop", "early_drop_ci95_half",
+                                      "early_drop_paired_ci95_half",
                                       "early_slope_per_100", "late_q2", "late_slope_per_100",
                                       "late_slope_ci95_half", "total_change")
                                       if kind == "setting3" or c != "model"]), ""]
@@ -351,7 +371,8 @@ def write_report(run_dir: str | Path) -> Path:
                                          "inverse_minus_forward", "diff_std", "seeds",
                                          "forward_final_target_loss",
                                          "inverse_final_target_loss", "resistance"]), ""]
-    atomic_write_text(out / "results.csv", _csv(rows))
+    atomic_write_text(out / "results.csv",
+                      _csv([{k: v for k, v in r.items() if not k.startswith("_")} for r in rows]))
     lines += ["All numbers: [results.csv](results.csv)."]
     atomic_write_text(out / "report.md", "\n".join(lines) + "\n")
     return out / "report.md"
