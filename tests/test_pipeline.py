@@ -179,6 +179,7 @@ def test_setting1_pairs_table(repo: Path, micro_base: Path, tmp_path: Path) -> N
         assert float(r["inverse_minus_forward"]) == pytest.approx(diff)
         assert float(r["forward_final_target_loss"]) > 0
     assert "resistance" in (Path(summary["run_dir"]) / "report" / "report.md").read_text()
+    assert (Path(summary["run_dir"]) / "report" / "resistance.png").stat().st_size > 5000
 
 
 def test_setting3_sweeps_base_models(repo: Path, micro_base: Path, tmp_path: Path) -> None:

@@ -269,6 +269,32 @@ def collect_pairs(manifests: list[dict[str, Any]]) -> list[dict]:
     return rows
 
 
+def plot_setting1(rows: list[dict], path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(1.8 + 1.6 * len(rows), 3.8))
+    xs = range(len(rows))
+    for offset, side, color in ((-0.18, "forward", "tab:red"), (0.18, "inverse", "tab:blue")):
+        ys = [r[f"{side}_loss"] for r in rows]
+        err = [0 if math.isnan(r[f"{side}_std"]) else r[f"{side}_std"] for r in rows]
+        label = "forward (θk on Dl)" if side == "forward" else "inverse (θl on Dk)"
+        ax.bar([x + offset for x in xs], ys, width=0.36, yerr=err, capsize=3, color=color,
+               label=label)
+    ax.set_xticks(list(xs), [f"θ{r['k']} / θ{r['l']}" for r in rows])
+    low = min(min(r["forward_loss"], r["inverse_loss"]) for r in rows)
+    ax.set_ylim(bottom=max(0.0, low * 0.9))
+    ax.set_ylabel("mean training loss (nats/token)")
+    ax.set_title("Setting I: resistance (inverse < forward)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 # --------------------------------------------------------------------------------------------
 
 
@@ -362,6 +388,9 @@ def write_report(run_dir: str | Path) -> Path:
                 ]
     else:
         rows = collect_pairs(manifests)
+        if rows:
+            fig = plot_setting1(rows, out / "resistance.png")
+            lines += [f"![resistance]({fig.name})", ""]
         lines += ["## Setting I: resistance", "",
                   "Mean training cross-entropy (nats/token) of forward alignment (θk trained on "
                   "Dl, the later slice's responses) and inverse alignment (θl trained on Dk). "
