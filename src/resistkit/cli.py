@@ -166,6 +166,20 @@ def report(
     typer.echo(f"wrote {write_report(run_dir)}")
 
 
+def _close_process_group() -> None:
+    """End a launched run's process group before the interpreter exits.
+
+    Left to interpreter teardown, gloo/DeepSpeed threads are sometimes destroyed while still
+    joinable, and a rank aborts ("terminate called without an active exception") after all
+    its work is saved; the launcher then reports the whole run as failed.
+    """
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 @app.command(rich_help_panel=STAGES)
 def train(
     recipe: RecipeArg,
@@ -204,6 +218,7 @@ def train(
         result = run_train(rec, resume=resume)
     except DataSpecError as err:
         _fail(str(err))
+    _close_process_group()
     if int(os.environ.get("RANK", "0")) != 0:
         return  # under accelerate launch, rank 0 alone reports
     typer.echo(f"final model: {result.final_dir}")
