@@ -143,10 +143,11 @@ def max_input_length(tokenizer: Any, model: Any, override: int | None) -> int:
 
 def length_sorted_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
     """Indices grouped into batches of similar length, longest first (fail fast on memory)."""
+    from resistkit.generate import length_sorted_batches as batches_by_length
+
     if batch_size < 1:
         raise ScoringError(f"batch_size must be positive, got {batch_size}")
-    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
-    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    return batches_by_length(lengths, batch_size)
 
 
 def pad_right(seqs: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
