@@ -31,6 +31,15 @@ class DecodingParams:
     num_return_sequences: int = 1
     seed: int = 42
 
+    @classmethod
+    def from_spec(cls, gen: Any, seed: int) -> DecodingParams:
+        """The decoding part of a recipe's ``GenerationSpec``, with the seed to use."""
+        return cls(
+            max_new_tokens=gen.max_new_tokens, do_sample=gen.do_sample,
+            temperature=gen.temperature, top_p=gen.top_p, top_k=gen.top_k,
+            num_return_sequences=gen.num_return_sequences, seed=seed,
+        )
+
     def hf_kwargs(self) -> dict[str, Any]:
         kw: dict[str, Any] = {
             "max_new_tokens": self.max_new_tokens,
@@ -244,11 +253,7 @@ def generate_from_recipe(
     prompts = list(ds["prompt"])
     rendered = [render_prompt(p, recipe.prompt_format, tokenizer, recipe.prompt_template)
                 for p in prompts]
-    params = DecodingParams(
-        max_new_tokens=gen.max_new_tokens, do_sample=gen.do_sample, temperature=gen.temperature,
-        top_p=gen.top_p, top_k=gen.top_k, num_return_sequences=gen.num_return_sequences,
-        seed=gen.seed if gen.seed is not None else recipe.seed,
-    )
+    params = DecodingParams.from_spec(gen, gen.seed if gen.seed is not None else recipe.seed)
     out = Path(output or gen.output or Path(recipe.output_dir) / "generations.jsonl")
     extra = {"prompt_format": recipe.prompt_format, "dataset": gen.prompts.dataset,
              "revision": spec.revision}

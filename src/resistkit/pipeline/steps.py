@@ -200,11 +200,7 @@ def generate_stage(
         prompts_text = list(ds["prompt"])
         rendered = [render_prompt(p, exp.prompt_format, tokenizer, exp.prompt_template)
                     for p in prompts_text]
-        params = DecodingParams(
-            max_new_tokens=gen.max_new_tokens, do_sample=gen.do_sample,
-            temperature=gen.temperature, top_p=gen.top_p, top_k=gen.top_k,
-            num_return_sequences=gen.num_return_sequences, seed=seed,
-        )
+        params = DecodingParams.from_spec(gen, seed)
         extra = {"dataset": pspec.dataset, "prompt_format": exp.prompt_format}
         if gen.backend == "vllm":
             from resistkit.vllm_backend import generate_to_file_vllm
