@@ -45,12 +45,14 @@ def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def tiny_judge(cache: Path) -> tuple[Path, dict[str, Any]]:
-    """A judge built on 64 snippets for 4 steps, in the cache layout of builtin:sentiment-judge."""
+    """A judge built on 64 snippets (16 of them carved off for validation) for 3 steps, in the
+    cache layout of builtin:sentiment-judge."""
     if not HAS_BASE:
         pytest.skip(f"{judge_mod.BASE_PACKAGE} is not installed")
     target = judge_dir(cache)
     info = build_judge(
-        target, num_train=64, max_length=32, batch_size=16, num_eval=NUM_EVAL, eval_batch_size=16
+        target, num_train=64, max_length=32, batch_size=16, num_eval=NUM_EVAL, eval_batch_size=16,
+        validation_fraction=0.25,
     )
     return target, info
 
@@ -103,6 +105,20 @@ def test_length_grouped_batches_cover_every_index_once() -> None:
     assert padded < sum(len(b) * max(lengths[i] for i in b) for b in plain)
 
 
+def test_validation_is_carved_from_train_deterministically() -> None:
+    texts = [f"snippet {i}" for i in range(200)]
+    labels = [i % 2 for i in range(200)]
+    train, train_labels, val, val_labels = judge_mod._carve_validation(texts, labels, 0.1, 42)
+    assert len(val) == 20 and len(train) == 180
+    assert not set(train) & set(val) and sorted(train + val) == sorted(texts)
+    # Labels travel with their texts.
+    assert all(labels[texts.index(t)] == y for t, y in zip(val, val_labels, strict=True))
+    assert all(labels[texts.index(t)] == y for t, y in zip(train, train_labels, strict=True))
+    assert judge_mod._carve_validation(texts, labels, 0.1, 42)[2] == val
+    assert judge_mod._carve_validation(texts, labels, 0.1, 7)[2] != val
+    assert judge_mod._carve_validation(texts, labels, 0.0, 42) == (texts, labels, [], [])
+
+
 def test_refuses_to_overwrite_a_foreign_directory(tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("mine", encoding="utf-8")
     with pytest.raises(JudgeError, match="not empty"):
@@ -125,13 +141,15 @@ def test_build_writes_a_complete_checkpoint(tiny_judge: tuple[Path, dict[str, An
     assert (path / "tokenizer.json").is_file() or (path / "vocab.txt").is_file()
     stored = json.loads((path / JUDGE_FILE).read_text(encoding="utf-8"))
     assert stored == json.loads(json.dumps(info))
-    assert info["training"]["steps"] == 4
+    assert info["training"]["steps"] == 3
     assert info["training"]["seed"] == 42
     assert info["data"] == {
-        "spec": "builtin:reviews/all", "train_split": "train", "num_train": 64,
+        "spec": "builtin:reviews/all", "train_split": "train", "num_train": 48,
+        "validation_fraction": 0.25, "num_validation": 16,
         "eval_split": "heldout", "num_eval": NUM_EVAL,
     }
-    for key in ("heldout", "vader"):
+    assert info["validation"]["n"] == 16
+    for key in ("heldout", "vader", "validation"):
         assert 0.0 <= info[key]["accuracy"] <= 1.0
     assert info["checkpoint_bytes"] > 50_000_000  # ~91 MB: too big to ship, hence the cache
     assert info["versions"]["torch"] and info["wall_time_s"]["total"] > 0

