@@ -238,3 +238,43 @@ def test_quickstart_recipe_end_to_end(repo: Path, tmp_path: Path) -> None:
     assert all(int(r["n"]) > 200 for r in rows)  # 128 prompts x 2 samples, few empty
     assert (out / "report" / "rebound.png").stat().st_size > 10_000
     assert (out / "report" / "hooke.csv").exists()
+
+
+def test_hooke_across_pretraining_volumes(repo: Path, tmp_path: Path) -> None:
+    """The shipped Hooke recipe on three checkpoints of one micro pre-training run: every row
+    knows its exact |D_pre|, and the report fits how k̂ grows with it."""
+    import yaml
+
+    from resistkit.pretrain import load_pretrain_recipe, pretrain, tokens_dir
+
+    raw = yaml.safe_load((repo / "recipes/pretrain/micro.yaml").read_text())
+    raw.update(max_tokens=8192, save_at_tokens=[2048, 4096, 8192], heldout_max_tokens=2048)
+    raw["data"]["num_samples"] = 200
+    (tmp_path / "pre.yaml").write_text(yaml.safe_dump(raw))
+    pre = tmp_path / "pre"
+    pretrain(load_pretrain_recipe(tmp_path / "pre.yaml", [f"output_dir={pre}"]), progress=False)
+    volumes = {f"v{n}": tokens_dir(pre, n) for n in (2048, 4096, 8192)}
+    models = ", ".join(f"{{label: {k}, model: {{name_or_path: '{v}'}}}}"
+                       for k, v in volumes.items())
+    comp = ("eval.compression=[{dataset: builtin:pretrain, split: heldout, num_samples: 24}, "
+            "{dataset: builtin:reviews/positive, split: heldout, num_samples: 24}]")
+    exp = load_experiment(str(repo / "recipes/tiny/hooke.yaml"), [
+        f"output_dir={tmp_path / 'run'}", f"model.name_or_path={volumes['v2048']}",
+        f"setting3.models=[{models}]", "seeds=[42]", "setting2.q1=[16]",
+        "setting2.q2=[0, 16, 32]", "train.per_device_train_batch_size=8",
+        "eval.prompts.num_samples=8", "eval.generation.max_new_tokens=8", comp,
+    ])
+    out = Path(run_experiment(exp)["run_dir"]) / "report"
+    hooke = {r["model"]: r for r in read_csv(out / "hooke.csv")}
+    assert set(hooke) == set(volumes)
+    seen = {k: json.loads((v / "pretrain_checkpoint.json").read_text())["tokens_seen"]
+            for k, v in volumes.items()}
+    for label, row in hooke.items():
+        assert int(row["pretrain_tokens"]) == seen[label] >= int(label[1:])
+        # The same 16 positive snippets aligned every base: one |D_align| for all three.
+        assert float(row["k_predicted"]) == pytest.approx(seen[label] / float(row["align_tokens"]))
+    assert len({r["align_tokens"] for r in hooke.values()}) == 1
+    scaling = read_csv(out / "hooke_scaling.csv")
+    assert len(scaling) == 1 and int(scaling[0]["volumes"]) == 3
+    assert (out / "hooke.png").stat().st_size > 5000
+    assert "Does k̂ grow with the pre-training volume?" in (out / "report.md").read_text()

@@ -142,3 +142,45 @@ def _predicted_k(run_dir: Path, exp: dict[str, Any], model: str, seed: int,
     if not d_align:
         return {"pretrain_tokens": d_pre}
     return {"pretrain_tokens": d_pre, "align_tokens": d_align, "k_predicted": d_pre / d_align}
+
+
+def hooke_scaling(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """How k̂ grows with the pre-training volume: the exponent b of k̂ ∝ |D_pre|^b, per Q1.
+
+    The theory predicts b = 1 (k = |D_pre| / |D_align| with |D_align| fixed by Q1). Fitted by
+    least squares on log k̂ against log |D_pre| over every (base, seed) row of that Q1; the
+    interval is the slope's 95 % t interval. ``ratio_to_predicted`` is the geometric mean of
+    k̂ / k_predicted: how far the measured stiffness is from the predicted one in level.
+    """
+    from resistkit.scoring.summary import t_quantile
+
+    out = []
+    for q1 in sorted({r["q1"] for r in rows}):
+        pts = [
+            (math.log(r["pretrain_tokens"]), math.log(r["k_hat"]), r.get("k_predicted"))
+            for r in rows
+            if r["q1"] == q1 and r.get("pretrain_tokens") and 0 < r["k_hat"] < math.inf
+        ]
+        if len({x for x, _, _ in pts}) < 2 or len(pts) < 3:
+            continue
+        xs, ys = [p[0] for p in pts], [p[1] for p in pts]
+        slope = _slope(xs, ys)
+        mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+        resid = [y - (my + slope * (x - mx)) for x, y in zip(xs, ys, strict=True)]
+        sxx = sum((x - mx) ** 2 for x in xs)
+        dof = len(pts) - 2
+        half = (
+            t_quantile(0.975, dof) * math.sqrt(sum(e * e for e in resid) / dof / sxx)
+            if dof > 0 else math.nan
+        )
+        logs = [y - math.log(k) for _, y, k in pts if k]
+        out.append({
+            "q1": q1,
+            "points": len(pts),
+            "volumes": len({x for x, _, _ in pts}),
+            "exponent": slope,
+            "exponent_ci95_half": half,
+            "predicted_exponent": 1.0,
+            "ratio_to_predicted": math.exp(sum(logs) / len(logs)) if logs else math.nan,
+        })
+    return out

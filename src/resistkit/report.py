@@ -203,20 +203,85 @@ def plot_compression(rows: list[dict], path: Path) -> Path | None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    models = sorted({r["model"] for r in rows})
     fig, axes = plt.subplots(1, len(keys), figsize=(4.6 * len(keys), 3.8), squeeze=False)
     for ax, key in zip(axes[0], keys, strict=True):
-        for q1 in sorted({r["q1"] for r in rows if r["q1"] >= 0}):
-            line = sorted((r for r in rows if r["q1"] == q1 and key in r), key=lambda r: r["q2"])
-            ax.plot([r["q2"] for r in line], [r[key] for r in line], marker="o",
-                    label=f"Q1 = {q1}")
+        # One line per (base model, Q1): Setting III runs share Q1 values across bases.
+        for model in models:
+            prefix = f"{model}, " if model else ""
+            for q1 in sorted({r["q1"] for r in rows if r["q1"] >= 0 and r["model"] == model}):
+                line = sorted((r for r in rows if r["model"] == model and r["q1"] == q1
+                               and key in r), key=lambda r: r["q2"])
+                ax.plot([r["q2"] for r in line], [r[key] for r in line], marker="o",
+                        label=f"{prefix}Q1 = {q1}")
         base = [r for r in rows if r["q1"] < 0 and key in r]
-        if base:
+        if base and len(models) == 1:
             ax.axhline(base[0][key], color="gray", linestyle="--", label="base model")
         ax.set_title(key[len("bits_per_token["):-1], fontsize=9)
         ax.set_xlabel("Q2")
         ax.set_ylabel("bits / token")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _hooke_scaling_section(hooke: list[dict], out: Path) -> list[str]:
+    """Figure and table of k̂ against the predicted k, where bases record their volume."""
+    from resistkit.elasticity import hooke_scaling
+
+    if not any(r.get("k_predicted") for r in hooke):
+        return []
+    fig = plot_hooke(hooke, out / "hooke.png")
+    lines = ["![hooke](hooke.png)", ""] if fig else []
+    scaling = hooke_scaling(hooke)
+    if scaling:
+        atomic_write_text(out / "hooke_scaling.csv", _csv(scaling))
+        lines += [
+            "### Does k̂ grow with the pre-training volume?", "",
+            "Exponent b of k̂ ∝ |D_pre|^b per Q1 (least squares on logs over bases and seeds, "
+            "95 % t interval); the theory predicts b = 1. `ratio_to_predicted` is the "
+            "geometric mean of k̂ / k_predicted.", "",
+            _markdown_table(scaling, ["q1", "points", "volumes", "exponent",
+                                      "exponent_ci95_half", "predicted_exponent",
+                                      "ratio_to_predicted"]), "",
+        ]
+    return lines
+
+
+def plot_hooke(hooke: list[dict], path: Path) -> Path | None:
+    pts = [r for r in hooke if r.get("k_predicted") and 0 < r["k_hat"] < math.inf]
+    if not pts:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.4, 4.4))
+    markers = "osD^v"
+    for i, q1 in enumerate(sorted({r["q1"] for r in pts})):
+        sub = [r for r in pts if r["q1"] == q1]
+        xs = [r["k_predicted"] for r in sub]
+        ys = [r["k_hat"] for r in sub]
+        low = [max(y - r["k_ci95_low"], 0) for y, r in zip(ys, sub, strict=True)]
+        high = [max(r["k_ci95_high"] - y, 0) for y, r in zip(ys, sub, strict=True)]
+        ax.errorbar(xs, ys, yerr=[low, high], fmt=markers[i % len(markers)], capsize=3,
+                    label=f"Q1 = {q1}")
+        for x, y, r in zip(xs, ys, sub, strict=True):
+            ax.annotate(r["model"], (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
+    lo = min(min(r["k_predicted"] for r in pts), min(r["k_hat"] for r in pts)) / 2
+    hi = max(max(r["k_predicted"] for r in pts), max(r["k_hat"] for r in pts)) * 2
+    ax.plot([lo, hi], [lo, hi], color="gray", linestyle="--", label="k̂ = |D_pre| / |D_align|")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("predicted k = |D_pre| / |D_align| (tokens)")
+    ax.set_ylabel("measured k̂ (ratio of compression slopes)")
+    ax.set_title("Hooke's law across pre-training volumes")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -386,6 +451,7 @@ def write_report(run_dir: str | Path) -> Path:
                                             "slope_align_bits_per_sample"]),
                     "", "Numbers: [hooke.csv](hooke.csv).", "",
                 ]
+                lines += _hooke_scaling_section(hooke, out)
     else:
         rows = collect_pairs(manifests)
         if rows:
