@@ -128,6 +128,21 @@ def test_paper_grid_dry_run_nested_saves_training(repo: Path) -> None:
     assert plan["train_samples_nested"] <= 0.6 * plan["train_samples_naive"]
 
 
+def test_fingerprints_do_not_depend_on_where_the_run_lives(repo: Path, tmp_path: Path) -> None:
+    """A moved run directory keeps its finished stages, the DPO inverse included."""
+    from resistkit.pipeline.settings import build_plan
+
+    prints = []
+    for where in ("a", "b/deeper"):
+        exp = load_experiment(str(repo / "recipes/tiny/setting2.yaml"), [
+            f"output_dir={tmp_path / where}", "setting2.inverse_method=dpo",
+        ])
+        plan, _ = build_plan(exp, tmp_path / where)
+        prints.append({name: stage.fingerprint for name, stage in plan.stages.items()})
+    assert any("inverse" in name for name in prints[0])
+    assert prints[0] == prints[1]
+
+
 def test_dpo_and_reverse_ablations_run(repo: Path, micro_base: Path, tmp_path: Path) -> None:
     sets = ["setting2.q1=[16]", "setting2.q2=[0,16]", "eval.prompts.num_samples=8"]
     dpo = run_experiment(experiment(repo, "setting2.yaml", tmp_path / "dpo", micro_base, *sets,
