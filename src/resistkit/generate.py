@@ -220,13 +220,69 @@ def write_generation_rows(
     os.replace(tmp, output)
 
 
+def generate_prompt_set(
+    spec: Any,
+    prompt_set: Any,
+    gen: Any,
+    out: str | Path,
+    *,
+    prompt_format: str,
+    prompt_template: str | None,
+    decode_seed: int,
+    data_seed: int,
+    record_model: str,
+    progress: bool = True,
+    extra: dict[str, Any] | None = None,
+) -> Path:
+    """Sample ``gen`` (a GenerationSpec) on every prompt of ``prompt_set`` (a DataSpec).
+
+    The one road from a model spec and a prompt set to a generations file, shared by
+    `resistkit generate` and the pipelines' generate stages: load the prompts (the set must
+    have a ``prompt`` column), render them in ``prompt_format``, then decode with transformers
+    or vLLM. ``data_seed`` picks a ``num_samples`` subset; ``decode_seed`` seeds sampling.
+    """
+    from resistkit.data import DataSpecError, load_data
+    from resistkit.models import load_model, load_tokenizer
+    from resistkit.prompts import render_prompt
+
+    ds = load_data(
+        prompt_set.dataset, split=prompt_set.split, num_samples=prompt_set.num_samples,
+        seed=prompt_set.seed if prompt_set.seed is not None else data_seed,
+        data_files=prompt_set.data_files,
+    )
+    if "prompt" not in ds.column_names:
+        raise DataSpecError(
+            f"dataset '{prompt_set.dataset}' has no column 'prompt' "
+            f"(columns: {', '.join(ds.column_names)})"
+        )
+    tokenizer = load_tokenizer(spec, padding_side="left")
+    prompts = list(ds["prompt"])
+    rendered = [render_prompt(p, prompt_format, tokenizer, prompt_template) for p in prompts]
+    params = DecodingParams.from_spec(gen, decode_seed)
+    extra = {"prompt_format": prompt_format, "dataset": prompt_set.dataset, **(extra or {})}
+    if gen.backend == "vllm":  # vLLM loads the model itself; no transformers copy in memory
+        from resistkit.vllm_backend import generate_to_file_vllm
+
+        return generate_to_file_vllm(
+            spec.name_or_path, prompts, Path(out), params, rendered=rendered,
+            tokenizer=tokenizer, tensor_parallel_size=gen.tensor_parallel_size, extra=extra,
+            record_model=record_model,
+        )
+    lm = load_model(spec, tokenizer, seed=decode_seed)
+    import torch
+
+    if torch.cuda.is_available():
+        lm = lm.to("cuda")
+    return generate_to_file(
+        record_model, prompts, Path(out), params, rendered=rendered, batch_size=gen.batch_size,
+        model=lm, tokenizer=tokenizer, progress=progress, extra=extra,
+    )
+
+
 def generate_from_recipe(
     recipe: Any, *, model: str | None = None, output: str | None = None
 ) -> Path:
     """The `generate:` section of a recipe, on ``model`` (a path or id) or the recipe's model."""
-    from resistkit.data import load_data
-    from resistkit.models import load_model, load_tokenizer
-    from resistkit.prompts import render_prompt
     from resistkit.recipes import GenerationSpec
 
     gen = recipe.generate or GenerationSpec()
@@ -237,39 +293,10 @@ def generate_from_recipe(
         spec = spec.model_copy(update={"name_or_path": model, "gguf_file": None, "tokenizer": None})
     if spec.name_or_path == "tiny":
         raise ValueError("generate needs a trained model: pass --model PATH (a slice or final/)")
-    ds = load_data(
-        gen.prompts.dataset, split=gen.prompts.split, num_samples=gen.prompts.num_samples,
-        seed=gen.prompts.seed if gen.prompts.seed is not None else recipe.seed,
-        data_files=gen.prompts.data_files,
-    )
-    if "prompt" not in ds.column_names:
-        from resistkit.data import DataSpecError
-
-        raise DataSpecError(
-            f"dataset '{gen.prompts.dataset}' has no column 'prompt' "
-            f"(columns: {', '.join(ds.column_names)})"
-        )
-    tokenizer = load_tokenizer(spec, padding_side="left")
-    prompts = list(ds["prompt"])
-    rendered = [render_prompt(p, recipe.prompt_format, tokenizer, recipe.prompt_template)
-                for p in prompts]
-    params = DecodingParams.from_spec(gen, gen.seed if gen.seed is not None else recipe.seed)
-    out = Path(output or gen.output or Path(recipe.output_dir) / "generations.jsonl")
-    extra = {"prompt_format": recipe.prompt_format, "dataset": gen.prompts.dataset,
-             "revision": spec.revision}
-    if gen.backend == "vllm":  # vLLM loads the model itself; no transformers copy in memory
-        from resistkit.vllm_backend import generate_to_file_vllm
-
-        return generate_to_file_vllm(
-            spec.name_or_path, prompts, out, params, rendered=rendered, tokenizer=tokenizer,
-            tensor_parallel_size=gen.tensor_parallel_size, extra=extra,
-        )
-    lm = load_model(spec, tokenizer, seed=recipe.seed)
-    import torch
-
-    if torch.cuda.is_available():
-        lm = lm.to("cuda")
-    return generate_to_file(
-        spec.name_or_path, prompts, out, params, rendered=rendered, batch_size=gen.batch_size,
-        model=lm, tokenizer=tokenizer, extra=extra,
+    out = output or gen.output or Path(recipe.output_dir) / "generations.jsonl"
+    return generate_prompt_set(
+        spec, gen.prompts, gen, out,
+        prompt_format=recipe.prompt_format, prompt_template=recipe.prompt_template,
+        decode_seed=gen.seed if gen.seed is not None else recipe.seed, data_seed=recipe.seed,
+        record_model=spec.name_or_path, extra={"revision": spec.revision},
     )

@@ -183,44 +183,16 @@ def generate_stage(
     """Sample the eval prompts from a checkpoint (None = the base model)."""
 
     def run(stage_dir: Path) -> dict[str, Any]:
-        from resistkit.data import load_data
-        from resistkit.generate import DecodingParams, generate_to_file
-        from resistkit.models import load_model, load_tokenizer
-        from resistkit.prompts import render_prompt
+        from resistkit.generate import generate_prompt_set
 
-        gen = exp.eval.generation
-        pspec = prompts or exp.eval.prompts
-        ds = load_data(pspec.dataset, split=pspec.split, num_samples=pspec.num_samples,
-                       seed=pspec.seed if pspec.seed is not None else 0,
-                       data_files=pspec.data_files)
         if model_path is None and exp.model.name_or_path == "tiny":
             raise ValueError("a random tiny model has no baseline: set model.name_or_path")
-        spec = model_spec_for(exp, resolve_model(run_dir, exp, model_path))
-        tokenizer = load_tokenizer(spec, padding_side="left")
-        prompts_text = list(ds["prompt"])
-        rendered = [render_prompt(p, exp.prompt_format, tokenizer, exp.prompt_template)
-                    for p in prompts_text]
-        params = DecodingParams.from_spec(gen, seed)
-        extra = {"dataset": pspec.dataset, "prompt_format": exp.prompt_format}
-        if gen.backend == "vllm":
-            from resistkit.vllm_backend import generate_to_file_vllm
-
-            out = generate_to_file_vllm(
-                spec.name_or_path, prompts_text, stage_dir / "generations.jsonl", params,
-                rendered=rendered, tokenizer=tokenizer,
-                tensor_parallel_size=gen.tensor_parallel_size, extra=extra,
-                record_model=model_path or exp.model.name_or_path,
-            )
-            return {"generations": str(out.relative_to(run_dir))}
-        model = load_model(spec, tokenizer, seed=seed)
-        import torch
-
-        if torch.cuda.is_available():
-            model = model.to("cuda")
-        out = generate_to_file(
-            model_path or exp.model.name_or_path, prompts_text, stage_dir / "generations.jsonl",
-            params, rendered=rendered, batch_size=gen.batch_size, model=model,
-            tokenizer=tokenizer, progress=False, extra=extra,
+        out = generate_prompt_set(
+            model_spec_for(exp, resolve_model(run_dir, exp, model_path)),
+            prompts or exp.eval.prompts, exp.eval.generation, stage_dir / "generations.jsonl",
+            prompt_format=exp.prompt_format, prompt_template=exp.prompt_template,
+            decode_seed=seed, data_seed=0, record_model=model_path or exp.model.name_or_path,
+            progress=False,
         )
         return {"generations": str(out.relative_to(run_dir))}
 
