@@ -558,3 +558,18 @@ def test_stage_summary_has_token_weighted_corpus(tmp_path, lm_dirs):
     assert summary["columns"]["compression_bits_per_token"]["nan"] == 1
     model_info = summary["scorers"]["compression"]["model"]
     assert model_info["path"] == str(lm_dirs[0]) and model_info["parameters"] > 0
+
+
+def test_dtype_names_resolve_the_same_for_scorers_and_models() -> None:
+    import torch
+
+    from resistkit.models import resolve_dtype as model_dtype
+    from resistkit.scoring.models import resolve_dtype as scorer_dtype
+
+    cpu = torch.device("cpu")
+    assert scorer_dtype("auto", cpu) is model_dtype("auto", cpu) is torch.float32
+    assert scorer_dtype("bfloat16", cpu) is torch.bfloat16
+    with pytest.raises(ScoringError, match="unknown dtype 'fp8'"):
+        scorer_dtype("fp8", cpu)
+    with pytest.raises(ValueError, match="float32, bfloat16"):
+        model_dtype("Tensor")  # a torch attribute, but not a dtype

@@ -40,18 +40,13 @@ def resolve_device(device: str = "auto") -> torch.device:
 
 
 def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
-    """``auto`` is fp32 on CPU (bf16 matmuls are ~100x slower on AVX2 CPUs) and bf16 on GPU."""
-    import torch
+    """:func:`resistkit.models.resolve_dtype`, failing with a ScoringError."""
+    from resistkit.models import resolve_dtype as resolve
 
-    if dtype == "auto":
-        return torch.bfloat16 if device.type == "cuda" else torch.float32
     try:
-        value = getattr(torch, dtype)
-    except AttributeError:
-        value = None
-    if not isinstance(value, torch.dtype):
-        raise ScoringError(f"unknown dtype {dtype!r}; use auto, float32, bfloat16 or float16")
-    return value
+        return resolve(dtype, device)
+    except ValueError as err:
+        raise ScoringError(str(err)) from None
 
 
 def cached(key: tuple[Any, ...], load: Callable[[], T]) -> T:
