@@ -23,6 +23,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--lr", type=float, action="append", help="repeatable")
     parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--validation-fraction", type=float, default=0.1)
     parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args()
@@ -30,26 +31,30 @@ def main() -> None:
     rows = []
     for lr in args.lr or [2e-5, 5e-5, 1e-4]:
         info = build_judge(
-            args.out / f"lr-{lr:g}-ep{args.epochs}",
+            args.out / f"lr-{lr:g}-ep{args.epochs}-bs{args.batch_size}",
             lr=lr,
             epochs=args.epochs,
+            batch_size=args.batch_size,
             seed=args.seed,
             validation_fraction=args.validation_fraction,
         )
         rows.append({
             "lr": lr,
             "epochs": args.epochs,
+            "batch_size": args.batch_size,
             "validation_accuracy": info["validation"]["accuracy"],
             "num_validation": info["validation"]["n"],
             "heldout_accuracy": info["heldout"]["accuracy"],
             "final_loss": info["training"]["final_loss"],
             "train_s": info["wall_time_s"]["train"],
         })
+        args.out.mkdir(parents=True, exist_ok=True)
         (args.out / "sweep.json").write_text(json.dumps(rows, indent=2) + "\n")
-    print("| lr | epochs | validation acc | held-out acc | final loss | train s |")
-    print("| --- | --- | --- | --- | --- | --- |")
+    print("| lr | epochs | batch | validation acc | held-out acc | final loss | train s |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
     for r in rows:
-        print(f"| {r['lr']:g} | {r['epochs']} | {r['validation_accuracy']:.3f} "
+        print(f"| {r['lr']:g} | {r['epochs']} | {r['batch_size']} | "
+              f"{r['validation_accuracy']:.3f} "
               f"(n={r['num_validation']}) | {r['heldout_accuracy']:.3f} | "
               f"{r['final_loss']:.3f} | {r['train_s']:.0f} |")
 

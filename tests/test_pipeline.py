@@ -272,7 +272,8 @@ def test_hooke_across_pretraining_volumes(repo: Path, tmp_path: Path) -> None:
     models = ", ".join(f"{{label: {k}, model: {{name_or_path: '{v}'}}}}"
                        for k, v in volumes.items())
     comp = ("eval.compression=[{dataset: builtin:pretrain, split: heldout, num_samples: 24}, "
-            "{dataset: builtin:reviews/positive, split: heldout, num_samples: 24}]")
+            "{dataset: builtin:reviews/positive, split: heldout, num_samples: 24}, "
+            "{dataset: builtin:reviews/negative, split: heldout, num_samples: 24}]")
     exp = load_experiment(str(repo / "recipes/tiny/hooke.yaml"), [
         f"output_dir={tmp_path / 'run'}", f"model.name_or_path={volumes['v2048']}",
         f"setting3.models=[{models}]", "seeds=[42]", "setting2.q1=[16]",
@@ -289,6 +290,8 @@ def test_hooke_across_pretraining_volumes(repo: Path, tmp_path: Path) -> None:
         # The same 16 positive snippets aligned every base: one |D_align| for all three.
         assert float(row["k_predicted"]) == pytest.approx(seen[label] / float(row["align_tokens"]))
     assert len({r["align_tokens"] for r in hooke.values()}) == 1
+    # Training on negatives moves the negative set's bits/token: its slope is reported.
+    assert all(float(r["slope_perturb_bits_per_sample"]) < 0 for r in hooke.values())
     scaling = read_csv(out / "hooke_scaling.csv")
     assert len(scaling) == 1 and int(scaling[0]["volumes"]) == 3
     assert (out / "hooke.png").stat().st_size > 5000

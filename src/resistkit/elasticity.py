@@ -27,16 +27,19 @@ COMP_RE = re.compile(
 )
 
 
-def _roles(exp: dict[str, Any]) -> tuple[int, int] | None:
-    """Indexes of the pre-training and alignment sets among `eval.compression`."""
+def _roles(exp: dict[str, Any]) -> tuple[int, int, int | None] | None:
+    """Indexes of the pre-training, alignment and (if measured) perturbation sets among
+    `eval.compression`."""
     specs = [d["dataset"] for d in exp.get("eval", {}).get("compression", [])]
     s2 = exp.get("setting2") or {}
     forward = (s2.get("negative") if s2.get("reverse") else s2.get("positive")) or {}
+    inverse = (s2.get("positive") if s2.get("reverse") else s2.get("negative")) or {}
     pre = next((i for i, d in enumerate(specs) if "pretrain" in d), None)
     align = next((i for i, d in enumerate(specs) if d == forward.get("dataset")), None)
+    perturb = next((i for i, d in enumerate(specs) if d == inverse.get("dataset")), None)
     if pre is None or align is None:
         return None
-    return pre, align
+    return pre, align, perturb
 
 
 def _records(path: Path) -> tuple[list[float], list[float]]:
@@ -78,7 +81,7 @@ def hooke_estimates(
     roles = _roles(exp)
     if roles is None:
         return []
-    pre, align = roles
+    pre, align, perturb = roles
     groups: dict[tuple[str, int, int], dict[int, Path]] = defaultdict(dict)
     for m in manifests:
         match = COMP_RE.match(m["stage"])
@@ -99,6 +102,11 @@ def hooke_estimates(
         n_pre, n_align = data["pre"][0].shape[1], data["align"][0].shape[1]
         xs = [float(q) for q in q2s]
         k, s_pre, s_align = _k_of(data, xs, np.arange(n_pre), np.arange(n_align))
+        # The perturbation set's own slope is context for k̂ (is D_perturb learned at all?).
+        s_perturb = math.nan
+        if perturb is not None:
+            mats = [_records(by_q2[q] / f"compression-{perturb}.scores.jsonl") for q in q2s]
+            s_perturb = _slope(xs, [sum(b) / sum(t) for b, t in mats])
         boots = [
             _k_of(data, xs, rng.integers(0, n_pre, n_pre), rng.integers(0, n_align, n_align))[0]
             for _ in range(bootstrap)
@@ -107,6 +115,7 @@ def hooke_estimates(
         rows.append({
             "model": model, "seed": run_seed, "q1": q1, "q2_max": q2s[-1],
             "slope_pre_bits_per_sample": s_pre, "slope_align_bits_per_sample": s_align,
+            "slope_perturb_bits_per_sample": s_perturb,
             "k_hat": k, "k_ci95_low": lo, "k_ci95_high": hi,
             **_predicted_k(run_dir, exp, model, run_seed, q1),
         })

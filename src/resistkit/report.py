@@ -448,7 +448,8 @@ def write_report(run_dir: str | Path) -> Path:
                     _markdown_table(hooke, ["model", "seed", "q1", "k_hat", "k_ci95_low",
                                             "k_ci95_high", "k_predicted",
                                             "slope_pre_bits_per_sample",
-                                            "slope_align_bits_per_sample"]),
+                                            "slope_align_bits_per_sample",
+                                            "slope_perturb_bits_per_sample"]),
                     "", "Numbers: [hooke.csv](hooke.csv).", "",
                 ]
                 lines += _hooke_scaling_section(hooke, out)
