@@ -106,7 +106,7 @@ def hooke_estimates(
         s_perturb = math.nan
         if perturb is not None:
             mats = [_records(by_q2[q] / f"compression-{perturb}.scores.jsonl") for q in q2s]
-            s_perturb = _slope(xs, [sum(b) / sum(t) for b, t in mats])
+            s_perturb = _slope(xs, [sum(b) / sum(t) if sum(t) else math.nan for b, t in mats])
         boots = [
             _k_of(data, xs, rng.integers(0, n_pre, n_pre), rng.integers(0, n_align, n_align))[0]
             for _ in range(bootstrap)
