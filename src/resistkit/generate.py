@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+    from resistkit.recipes import DataSpec, GenerationSpec, ModelSpec
+
 log = logging.getLogger(__name__)
 
 
@@ -221,9 +223,9 @@ def write_generation_rows(
 
 
 def generate_prompt_set(
-    spec: Any,
-    prompt_set: Any,
-    gen: Any,
+    spec: ModelSpec,
+    prompt_set: DataSpec,
+    gen: GenerationSpec,
     out: str | Path,
     *,
     prompt_format: str,
@@ -234,7 +236,7 @@ def generate_prompt_set(
     progress: bool = True,
     extra: dict[str, Any] | None = None,
 ) -> Path:
-    """Sample ``gen`` (a GenerationSpec) on every prompt of ``prompt_set`` (a DataSpec).
+    """Sample with ``gen``'s settings on every prompt of ``prompt_set``.
 
     The one road from a model spec and a prompt set to a generations file, shared by
     `resistkit generate` and the pipelines' generate stages: load the prompts (the set must
