@@ -43,7 +43,7 @@ def build(
         typer.Option(
             "--out",
             help="Directory for the judge (default: the cache location of "
-            "builtin:sentiment-judge, $RESISTKIT_CACHE/judges/sentiment-minilm-v1).",
+            "builtin:sentiment-judge, $RESISTKIT_CACHE/judges/sentiment-minilm-v2).",
         ),
     ] = None,
     epochs: Annotated[int, typer.Option("--epochs", min=1, help="Training epochs.")] = 1,
