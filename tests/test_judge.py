@@ -231,3 +231,27 @@ def test_cli_build_skips_an_existing_judge(tiny_judge: tuple[Path, dict[str, Any
     result = CliRunner().invoke(app, ["build", "--out", str(path)])
     assert result.exit_code == 0, result.output
     assert "already built" in result.output
+
+
+def test_cli_build_passes_its_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The build options reach build_judge (a real build on all 8,080 snippets takes minutes;
+    the tiny builds above cover what build_judge does with them)."""
+    from typer.testing import CliRunner
+
+    from resistkit.commands.judge import app
+
+    seen: dict[str, Any] = {}
+
+    def fake_build(target: Path, **kwargs: Any) -> dict[str, Any]:
+        seen.update(kwargs, target=target)
+        raise JudgeError("stop here")
+
+    monkeypatch.setattr(judge_mod, "build_judge", fake_build)
+    args = ["build", "--out", str(tmp_path / "j"), "--lr", "5e-5", "--batch-size", "8",
+            "--validation-fraction", "0.1", "--seed", "3", "--epochs", "2"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code != 0 and "stop here" in result.output
+    assert seen == {"target": tmp_path / "j", "epochs": 2, "lr": 5e-5, "batch_size": 8,
+                    "seed": 3, "validation_fraction": 0.1, "force": False}
+    CliRunner().invoke(app, ["build", "--out", str(tmp_path / "k")])
+    assert (seen["lr"], seen["batch_size"]) == (judge_mod.DEFAULT_LR, judge_mod.DEFAULT_BATCH_SIZE)

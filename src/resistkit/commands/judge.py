@@ -51,6 +51,10 @@ def build(
         float | None,
         typer.Option("--lr", help="Peak learning rate (default: the recipe's, see docs/judge.md)."),
     ] = None,
+    batch_size: Annotated[
+        int | None,
+        typer.Option("--batch-size", min=1, help="Training batch size (default: the recipe's)."),
+    ] = None,
     validation_fraction: Annotated[
         float,
         typer.Option(
@@ -75,7 +79,14 @@ def build(
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     # Training takes minutes: show its progress even without a verbose flag.
     logging.getLogger("resistkit.judge").setLevel(logging.INFO)
-    from resistkit.judge import DEFAULT_LR, JudgeError, build_judge, is_complete, judge_dir
+    from resistkit.judge import (
+        DEFAULT_BATCH_SIZE,
+        DEFAULT_LR,
+        JudgeError,
+        build_judge,
+        is_complete,
+        judge_dir,
+    )
 
     target = out if out is not None else judge_dir()
     if is_complete(target) and not force:
@@ -86,6 +97,7 @@ def build(
             target,
             epochs=epochs,
             lr=DEFAULT_LR if lr is None else lr,
+            batch_size=DEFAULT_BATCH_SIZE if batch_size is None else batch_size,
             seed=seed,
             validation_fraction=validation_fraction,
             force=force,
