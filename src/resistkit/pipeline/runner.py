@@ -37,8 +37,12 @@ class Stage:
     fingerprint: str = ""
 
 
-def _hash(obj: Any) -> str:
+def _hash(obj: Any, run_dir: Path | None = None) -> str:
     text = json.dumps(obj, sort_keys=True, default=str)
+    if run_dir is not None:
+        # Files inside the run (e.g. DPO pairs) enter as "{run_dir}/...": their content is
+        # covered by the producing stage's fingerprint, and a moved run keeps its fingerprints.
+        text = text.replace(f"{run_dir}/", "{run_dir}/")
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -56,7 +60,8 @@ class Plan:
             if dep not in self.stages:
                 raise ValueError(f"stage {stage.name} depends on unknown stage {dep}")
         stage.fingerprint = _hash(
-            {"config": stage.config, "deps": [self.stages[d].fingerprint for d in stage.deps]}
+            {"config": stage.config, "deps": [self.stages[d].fingerprint for d in stage.deps]},
+            self.run_dir,
         )
         self.stages[stage.name] = stage
         return stage

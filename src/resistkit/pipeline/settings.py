@@ -149,16 +149,12 @@ def plan_setting2(plan: Plan, exp: ExperimentRecipe, prefix: str = "") -> dict[s
                                                             seed=seed)))
                 inv_data = DataSpec(dataset=f"json:{plan.run_dir / pairs / 'pairs.jsonl'}")
                 deps = [fwd, pairs]
-            # The fingerprint names the pairs file relative to the run directory (its content
-            # is covered by the pairs stage's fingerprint), so a moved run directory stays done.
-            inv_key = (DataSpec(dataset=f"json:{{run_dir}}/{pairs}/pairs.jsonl")
-                       if s2.inverse_method == "dpo" else inv_data)
             # Nested: one inverse run per Q1 slice saves every Q2; else one run per point.
             runs = ([(f"{root}/train/inverse-q1-{q1}", q2_pos)] if nested else
                     [(f"{root}/train/inverse-q1-{q1}-q2-{q2}", [q2]) for q2 in q2_pos])
             for inv, save_at in runs:
                 plan.add(Stage(inv, "train",
-                               _train_config(exp, slice_q1, inv_key, save_at, seed,
+                               _train_config(exp, slice_q1, inv_data, save_at, seed,
                                              s2.inverse_method, s2.inverse_train),
                                steps.train_stage(plan.run_dir, exp, model_path=slice_q1,
                                                  data=inv_data, save_at=save_at, seed=seed,
