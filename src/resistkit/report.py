@@ -279,7 +279,9 @@ def plot_hooke(hooke: list[dict], path: Path) -> Path | None:
     ax.set_yscale("log")
     ax.set_xlabel("predicted k = |D_pre| / |D_align| (tokens)")
     ax.set_ylabel("measured k̂ (ratio of compression slopes)")
-    ax.set_title("Hooke's law across pre-training volumes")
+    volumes = {r.get("pretrain_tokens") for r in pts}
+    ax.set_title("Hooke's law across pre-training volumes" if len(volumes) > 1
+                 else "Hooke's law: measured vs predicted k")
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
     fig.tight_layout()
