@@ -11,6 +11,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from resistkit.errors import ResistkitError, RunError
+
 TRACKED_PACKAGES = (
     "resistkit", "torch", "transformers", "trl", "peft", "accelerate", "datasets",
     "tokenizers", "evaluate", "deepspeed", "vllm", "gguf", "vaderSentiment",
@@ -66,7 +68,40 @@ def atomic_write_json(path: str | Path, data: Any) -> None:
 
 
 def read_json(path: str | Path) -> Any:
-    return json.loads(Path(path).read_text(encoding="utf-8"))
+    """A JSON file; a torn or unreadable one is an error that names it."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise RunError(f"{path}: not valid JSON ({err.msg} at line {err.lineno}); the file is "
+                       "damaged: delete it (its stage then runs again)") from None
+    except UnicodeDecodeError:
+        raise RunError(f"{path}: not UTF-8 text; the file is damaged") from None
+
+
+def read_jsonl(path: str | Path, error: type[ResistkitError] = RunError) -> list[dict[str, Any]]:
+    """Objects of a JSONL file; errors name the file and the 1-based line number."""
+    path = Path(path)
+    rows: list[dict[str, Any]] = []
+    with path.open("rb") as handle:
+        for lineno, raw in enumerate(handle, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as err:
+                raise error(
+                    f"{path}:{lineno}: not valid UTF-8 (byte 0x{raw[err.start]:02x} at column "
+                    f"{err.start + 1}); re-encode the file as UTF-8"
+                ) from None
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise error(f"{path}:{lineno}: invalid JSON: {err.msg}") from None
+            if not isinstance(row, dict):
+                raise error(f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}")
+            rows.append(row)
+    return rows
 
 
 def truncate_jsonl_log(path: str | Path, last_step: int) -> None:

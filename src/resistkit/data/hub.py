@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from resistkit.data._io import stable_unit
-from resistkit.data.errors import DataSpecError
+from resistkit.errors import DataSpecError
 
 if TYPE_CHECKING:
     from datasets import Dataset
