@@ -445,17 +445,14 @@ def _write_generations(path: Path, responses: list[str | None]) -> None:
 
 
 def test_cli_writes_scores_and_summary(tmp_path):
-    import typer
     from typer.testing import CliRunner
 
-    from resistkit.commands.score import score
+    from resistkit.cli import app
 
     gen = tmp_path / "gen.jsonl"
     _write_generations(gen, ["A wonderful film.", "", "I'm sorry, I cannot.", "Terrible.", None])
-    app = typer.Typer()
-    app.command()(score)
     result = CliRunner().invoke(
-        app, [str(gen), "--scorer", "sentiment-lexicon", "-s", "refusal", "--no-progress"]
+        app, ["score", str(gen), "--scorer", "sentiment-lexicon", "-s", "refusal", "--no-progress"]
     )
     assert result.exit_code == 0, result.output
     rows = [json.loads(line) for line in (tmp_path / "gen.scores.jsonl").read_text().splitlines()]
@@ -473,17 +470,14 @@ def test_cli_writes_scores_and_summary(tmp_path):
 
 
 def test_cli_reports_unknown_option_use(tmp_path):
-    import typer
     from typer.testing import CliRunner
 
-    from resistkit.commands.score import score
+    from resistkit.cli import app
 
     gen = tmp_path / "gen.jsonl"
     _write_generations(gen, ["fine"])
-    app = typer.Typer()
-    app.command()(score)
     result = CliRunner().invoke(
-        app, [str(gen), "-s", "refusal", "--classifier", "x", "--no-progress"]
+        app, ["score", str(gen), "-s", "refusal", "--classifier", "x", "--no-progress"]
     )
     assert result.exit_code == 2
     assert "classifier" in result.output
@@ -560,16 +554,20 @@ def test_stage_summary_has_token_weighted_corpus(tmp_path, lm_dirs):
     assert model_info["path"] == str(lm_dirs[0]) and model_info["parameters"] > 0
 
 
-def test_dtype_names_resolve_the_same_for_scorers_and_models() -> None:
+def test_dtype_names_resolve_through_the_one_model_loader() -> None:
     import torch
 
-    from resistkit.models import resolve_dtype as model_dtype
-    from resistkit.scoring.models import resolve_dtype as scorer_dtype
+    from resistkit.errors import ModelError
+    from resistkit.models import resolve_dtype
 
     cpu = torch.device("cpu")
-    assert scorer_dtype("auto", cpu) is model_dtype("auto", cpu) is torch.float32
-    assert scorer_dtype("bfloat16", cpu) is torch.bfloat16
-    with pytest.raises(ScoringError, match="unknown dtype 'fp8'"):
-        scorer_dtype("fp8", cpu)
-    with pytest.raises(ValueError, match="float32, bfloat16"):
-        model_dtype("Tensor")  # a torch attribute, but not a dtype
+    assert resolve_dtype("auto", cpu) is torch.float32
+    assert resolve_dtype("bfloat16", cpu) is torch.bfloat16
+    with pytest.raises(ModelError, match="unknown dtype 'fp8'"):
+        resolve_dtype("fp8", cpu)
+    with pytest.raises(ModelError, match="float32, bfloat16"):
+        resolve_dtype("Tensor")  # a torch attribute, but not a dtype
+    # A scorer reports a bad dtype as the one-line error of any model problem.
+    with pytest.raises(ModelError, match="unknown dtype"):
+        score_records({"response": ["a"]}, ["compression"], model="builtin:tiny-base",
+                      dtype="fp8")

@@ -4,6 +4,8 @@ Importing this package registers the built-in scorers without importing torch; m
 load on first use and are cached per process.
 """
 
+from resistkit.errors import ScoringError
+from resistkit.models import clear_model_cache
 from resistkit.scoring import (  # noqa: F401  (imported to register the built-in scorers)
     classifier,
     compression,
@@ -13,12 +15,10 @@ from resistkit.scoring import (  # noqa: F401  (imported to register the built-i
     reward,
 )
 from resistkit.scoring.io import Records, load_records, read_jsonl, write_json, write_scores
-from resistkit.scoring.models import clear_model_cache
 from resistkit.scoring.registry import (
     SCORERS,
     ScorerSpec,
     ScoringContext,
-    ScoringError,
     get_scorer,
     list_scorers,
     register_scorer,

@@ -11,15 +11,15 @@ from __future__ import annotations
 
 import math
 
-from resistkit.scoring.lm import build_sequences, iter_batches
-from resistkit.scoring.models import (
-    describe_model,
-    load_pretrained,
-    load_tokenizer,
-    max_input_length,
-    split_revision,
+from resistkit.scoring.lm import input_limit, lm_batches, load_scoring_lm, note_model
+from resistkit.scoring.registry import (
+    Batch,
+    Columns,
+    ModelOptions,
+    ScoringContext,
+    nan_columns,
+    register_scorer,
 )
-from resistkit.scoring.registry import Batch, Columns, ScoringContext, ScoringError, register_scorer
 
 LN2 = math.log(2.0)
 
@@ -36,56 +36,39 @@ LN2 = math.log(2.0)
     auxiliary=("compression_bits", "compression_tokens", "compression_bytes"),
     description="causal-LM bits per token / per byte (response tokens when there is a prompt)",
     uses_prompt=True,
+    model_options=ModelOptions(batch_size=16),
 )
 def compression(
-    batch: Batch,
-    ctx: ScoringContext,
-    *,
-    model: str | None = None,
-    batch_size: int = 16,
-    max_length: int | None = None,
+    batch: Batch, ctx: ScoringContext, run: ModelOptions, *, model: str | None = None,
     prompt_special_tokens: bool = True,
-    device: str = "auto",
-    dtype: str = "auto",
 ) -> Columns:
     import torch
     import torch.nn.functional as F
-    from transformers import AutoModelForCausalLM
 
-    if not model:
-        raise ScoringError("compression needs a causal LM: pass model= (--model) a path or hub id")
-    path, revision = split_revision(model)
-    tokenizer = load_tokenizer(path, revision)
-    lm, dev = load_pretrained(AutoModelForCausalLM, path, revision, dtype, device)
-    limit = max_input_length(tokenizer, lm, max_length)
-    ctx.note("model", describe_model(path, revision, lm))
+    scoring = load_scoring_lm(model, "compression", "model", run)
+    lm = scoring.model
+    limit = input_limit(scoring, run.max_length)
+    note_model(ctx, "model", scoring)
     ctx.note("max_length", limit)
 
-    seqs = build_sequences(
-        tokenizer, batch.get("prompt"), batch["response"], limit, ctx, prompt_special_tokens
-    )
-    live = [i for i, s in enumerate(seqs) if s is not None]
+    seqs, batches = lm_batches(scoring, batch, limit, ctx, prompt_special_tokens, run.batch_size)
     n = len(seqs)
-    bits = [math.nan] * n
-    tokens = [math.nan] * n
-    nbytes = [math.nan] * n
-    ctx.advance(n - len(live))
+    bits, tokens, nbytes = nan_columns(n, "bits", "tokens", "bytes")
     with torch.inference_mode():
-        for idx, ids, mask, target in iter_batches(
-            [seqs[i] for i in live], batch_size, tokenizer.pad_token_id, dev
-        ):
+        for rows, ids, mask, target in batches:
             logits = lm(input_ids=ids, attention_mask=mask).logits[:, :-1].float()
             labels = ids[:, 1:].masked_fill(~target, -100)
             nats = F.cross_entropy(
                 logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), reduction="none"
             ).view(labels.shape)
             totals = (nats.sum(dim=1) / LN2).tolist()
-            for j, total in zip(idx, totals, strict=True):
-                seq = seqs[live[j]]
-                bits[live[j]] = total
-                tokens[live[j]] = float(seq.n_target)
-                nbytes[live[j]] = float(seq.n_bytes)
-            ctx.advance(len(idx))
+            for i, total in zip(rows, totals, strict=True):
+                seq = seqs[i]
+                assert seq is not None
+                bits[i] = total
+                tokens[i] = float(seq.n_target)
+                nbytes[i] = float(seq.n_bytes)
+            ctx.advance(len(rows))
 
     per_token = [b / t for b, t in zip(bits, tokens, strict=True)]
     per_byte = [b / y if y else math.nan for b, y in zip(bits, nbytes, strict=True)]

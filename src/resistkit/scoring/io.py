@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from resistkit.scoring.registry import ScoringError
+from resistkit.errors import ScoringError
 
 # Response columns tried in order when none is named: generations, prompt/completion data,
 # plain-text data.
@@ -50,29 +50,9 @@ class Records:
 
 def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
     """Objects of a JSONL file; errors name the file and the 1-based line number."""
-    path = Path(path)
-    rows: list[dict[str, Any]] = []
-    with path.open("rb") as handle:
-        for lineno, raw in enumerate(handle, start=1):
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as err:
-                raise ScoringError(
-                    f"{path}:{lineno}: not valid UTF-8 (byte 0x{raw[err.start]:02x} at column "
-                    f"{err.start + 1}); re-encode the file as UTF-8"
-                ) from None
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise ScoringError(f"{path}:{lineno}: invalid JSON: {err.msg}") from None
-            if not isinstance(row, dict):
-                raise ScoringError(
-                    f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}"
-                )
-            rows.append(row)
-    return rows
+    from resistkit.runinfo import read_jsonl as read
+
+    return read(path, ScoringError)
 
 
 def pick_columns(

