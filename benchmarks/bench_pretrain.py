@@ -3,7 +3,7 @@
 Each size trains on builtin:pretrain with the shipped tokenizer for `--seconds` of training
 time (constant learning rate after a short warm-up, so stopping early does not truncate a
 schedule), evaluating held-out bits/token at doubling token counts. Optionally times
-SmolLM2-135M's first (GGUF → safetensors) and cached loads through `resistkit.zoo`.
+SmolLM2-135M's first (GGUF → safetensors) and cached loads through `resistkit.models`.
 
     OMP_WAIT_POLICY=PASSIVE python benchmarks/bench_pretrain.py [--seconds 45] [--smollm2]
 
@@ -61,7 +61,7 @@ def stop_after(seconds: float) -> Any:
 
 
 def run_size(name: str, seconds: float, workdir: Path, heldout_tokens: int) -> dict[str, Any]:
-    from resistkit import pretrain as pt
+    from resistkit.training import pretrain as pt
 
     hidden, layers, heads, ffn = SIZES[name]
     out = workdir / name
@@ -108,22 +108,22 @@ def time_smollm2() -> dict[str, Any]:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from resistkit import zoo
+    from resistkit.models import builtin, resolve_model
 
-    cache = Path(tempfile.mkdtemp(prefix="rk-zoo-"))
+    cache = Path(tempfile.mkdtemp(prefix="rk-models-"))
     try:
         start = time.perf_counter()
-        path = zoo.resolve_model_name("smollm2-135m", cache_dir=cache)
+        path = resolve_model("smollm2-135m", cache_dir=cache).path
         first = time.perf_counter() - start
         start = time.perf_counter()
-        path = zoo.resolve_model_name("smollm2-135m", cache_dir=cache)
+        path = resolve_model("smollm2-135m", cache_dir=cache).path
         AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
         AutoTokenizer.from_pretrained(path)
         cached = time.perf_counter() - start
         size = sum(f.stat().st_size for f in Path(path).iterdir())
     finally:
         shutil.rmtree(cache, ignore_errors=True)
-    gguf = zoo.smollm2_gguf_path()
+    gguf = builtin.smollm2_gguf_path()
     return {
         "first_use_s": round(first, 1),
         "cached_load_s": round(cached, 2),
@@ -139,8 +139,8 @@ def heldout_bits_per_char(model_name: str, max_chars: int) -> dict[str, Any]:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from resistkit.data import load_data
-    from resistkit.pretrain import bits_per_token, heldout_blocks
-    from resistkit.zoo import resolve_model_name
+    from resistkit.models import resolve_model
+    from resistkit.training.heldout import bits_per_token, heldout_blocks
 
     texts, chars = [], 0
     for text in load_data("builtin:pretrain", split="heldout", shuffle=False)["text"]:
@@ -148,7 +148,7 @@ def heldout_bits_per_char(model_name: str, max_chars: int) -> dict[str, Any]:
         chars += len(text)
         if chars >= max_chars:
             break
-    path = resolve_model_name(model_name)
+    path = resolve_model(model_name).path
     tok = AutoTokenizer.from_pretrained(path)
     model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
     blocks = heldout_blocks(tok, texts, 128, None)
@@ -174,9 +174,9 @@ def samples(model_name: str, n: int, max_new_tokens: int, seed: int = 0) -> list
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from resistkit.data import load_data
-    from resistkit.zoo import resolve_model_name
+    from resistkit.models import resolve_model
 
-    path = resolve_model_name(model_name)
+    path = resolve_model(model_name).path
     tok = AutoTokenizer.from_pretrained(path, padding_side="left")
     model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
     prompts = []

@@ -25,7 +25,7 @@ SETS = ["save_at_samples=[]", "data.num_samples=256", "train.save_strategy=no"]
 
 def run_resistkit(out: Path) -> tuple[float, list[float]]:
     from resistkit.recipes import load_recipe
-    from resistkit.train import read_losses, train
+    from resistkit.training.train import read_losses, train
 
     recipe = load_recipe(REPO / "recipes/tiny/sft.yaml", [f"output_dir={out}", *SETS])
     start = time.perf_counter()

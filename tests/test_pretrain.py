@@ -11,15 +11,11 @@ from typing import Any
 import pytest
 import yaml
 
-from resistkit.pretrain import (
-    CHECKPOINT_INFO,
-    LOG_FILE,
-    MANIFEST,
-    load_pretrain_recipe,
-    pretrain,
-    tokens_dir,
-)
 from resistkit.recipes import RecipeError
+from resistkit.training.layout import CHECKPOINT_INFO, tokens_dir
+from resistkit.training.pretrain import load_pretrain_recipe, pretrain
+
+LOG_FILE, MANIFEST = "pretrain_log.jsonl", "pretrain_manifest.json"
 
 MICRO: dict[str, Any] = {
     "seed": 7,
@@ -201,15 +197,11 @@ def test_shipped_recipes_validate(repo: Path) -> None:
 
 
 def test_cli_command(micro_run: tuple[Path, Any]) -> None:
-    import typer
     from typer.testing import CliRunner
 
-    from resistkit.commands.pretrain import pretrain as pretrain_cmd
+    from resistkit.cli import app
 
     tmp, _ = micro_run
-    app = typer.Typer()
-    app.command("pretrain")(pretrain_cmd)
-    app.command("noop")(lambda: None)  # two commands: typer keeps the subcommand name
     runner = CliRunner()
     done = runner.invoke(app, ["pretrain", str(tmp / "a.yaml"), "-o", str(tmp / "a")])
     assert done.exit_code == 0, done.output

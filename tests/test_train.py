@@ -15,7 +15,8 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from resistkit.recipes import load_recipe
-from resistkit.train import slice_dir, train
+from resistkit.training.layout import slice_dir
+from resistkit.training.train import train
 
 
 def tiny_recipe(repo: Path, name: str, tmp_path: Path, *sets: str):

@@ -18,22 +18,20 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from resistkit.errors import RecipeError
+from resistkit.models.resolve import TINY, is_tiny
+from resistkit.training.methods import METHODS, get_method, method_names
 
-class RecipeError(ValueError):
-    """A recipe is wrong; the message names the file, the key path and, if known, a fix."""
-
-    def __init__(self, source: str, key: str, message: str, suggestion: str | None = None):
-        self.source, self.key, self.suggestion = source, key, suggestion
-        hint = f" (did you mean '{suggestion}'?)" if suggestion else ""
-        where = f"{source}: {key}: " if key else f"{source}: "
-        super().__init__(f"{where}{message}{hint}")
+__all__ = ["RecipeError", "Recipe", "load_recipe", "validate_recipe"]
 
 
-class _Strict(BaseModel):
+class Strict(BaseModel):
+    """Every recipe section: unknown keys are errors (with the nearest valid key)."""
+
     model_config = ConfigDict(extra="forbid", protected_namespaces=())
 
 
-class TinyModelConfig(_Strict):
+class TinyModelConfig(Strict):
     """A Llama-style model built from scratch with the shipped byte-level BPE tokenizer."""
 
     hidden_size: int = Field(64, description="Width of the residual stream.")
@@ -45,9 +43,9 @@ class TinyModelConfig(_Strict):
     tie_word_embeddings: bool = Field(True, description="Share input and output embeddings.")
 
 
-class ModelSpec(_Strict):
+class ModelSpec(Strict):
     name_or_path: str = Field(
-        "tiny",
+        TINY,
         description="Hub id, local directory, or 'tiny' to build a Llama from `tiny:`.",
     )
     revision: str | None = Field(None, description="Hub revision (branch, tag or commit).")
@@ -64,7 +62,7 @@ class ModelSpec(_Strict):
 PromptFormat = Literal["continuation", "chat", "template"]
 
 
-class DataSpec(_Strict):
+class DataSpec(Strict):
     dataset: str = Field(description="builtin:NAME, hf:ID[#selector], json:PATH or csv:PATH.")
     split: str = Field("train", description="Split to read (builtin data: train / heldout).")
     num_samples: int | None = Field(None, ge=1, description="First n of a seeded permutation.")
@@ -72,14 +70,14 @@ class DataSpec(_Strict):
     data_files: str | None = Field(None, description="Local files for an hf: adapter.")
 
 
-class LoraSpec(_Strict):
+class LoraSpec(Strict):
     r: int = 8
     lora_alpha: int = 16
     lora_dropout: float = 0.0
     target_modules: list[str] | str = "all-linear"
 
 
-class GenerationSpec(_Strict):
+class GenerationSpec(Strict):
     prompts: DataSpec | None = Field(None, description="Prompt set (its `prompt` column).")
     max_new_tokens: int = Field(32, ge=1)
     do_sample: bool = True
@@ -98,12 +96,12 @@ class GenerationSpec(_Strict):
     )
 
 
-class Recipe(_Strict):
+class Recipe(Strict):
     """One stage recipe. `resistkit train` reads model/data/train; `generate` reads generate."""
 
     seed: int = Field(42, description="Seed for data sampling, initialisation and training.")
     output_dir: str = Field("runs/resistkit", description="Run directory.")
-    method: Literal["sft", "dpo"] = Field("sft", description="TRL trainer to use.")
+    method: str = Field("sft", description="Training method: " + ", ".join(METHODS) + ".")
     model: ModelSpec = Field(default_factory=ModelSpec)
     prompt_format: PromptFormat = Field(
         "continuation",
@@ -172,8 +170,11 @@ def validate_recipe(raw: dict[str, Any], source: str, *, model: type[BaseModel] 
         key = ".".join(str(p) for p in first["loc"])
         raise RecipeError(source, key, first["msg"]) from None
     if isinstance(recipe, Recipe):
+        if recipe.method not in METHODS:
+            raise RecipeError(source, "method", f"unknown method {recipe.method!r}; methods: "
+                              f"{', '.join(method_names())}", nearest(recipe.method, METHODS))
         recipe.train = validate_trainer_fields(recipe.train, recipe.method, source)
-        if recipe.model.name_or_path == "tiny" and recipe.model.tiny is None:
+        if is_tiny(recipe.model.name_or_path) and recipe.model.tiny is None:
             recipe.model.tiny = TinyModelConfig()
         if recipe.prompt_format == "template" and not recipe.prompt_template:
             raise RecipeError(source, "prompt_template", "required when prompt_format=template")
@@ -182,7 +183,7 @@ def validate_recipe(raw: dict[str, Any], source: str, *, model: type[BaseModel] 
     return recipe
 
 
-def _nearest(key: str, options: typing.Iterable[str]) -> str | None:
+def nearest(key: str, options: typing.Iterable[str]) -> str | None:
     found = difflib.get_close_matches(key, list(options), n=1, cutoff=0.6)
     return found[0] if found else None
 
@@ -206,7 +207,7 @@ def _check_unknown_keys(
     for key, value in raw.items():
         path = f"{prefix}{key}"
         if key not in fields:
-            raise RecipeError(source, path, "unknown key", _nearest(str(key), fields))
+            raise RecipeError(source, path, "unknown key", nearest(str(key), fields))
         sub = _model_type(fields[key].annotation)
         if sub is not None and isinstance(value, Mapping):
             _check_unknown_keys(value, sub, source, prefix=f"{path}.")
@@ -217,9 +218,7 @@ def _check_unknown_keys(
 
 
 def trainer_config_class(method: str) -> type:
-    from trl import DPOConfig, SFTConfig
-
-    return {"sft": SFTConfig, "dpo": DPOConfig}[method]
+    return get_method(method).config_class()
 
 
 @functools.cache
@@ -229,22 +228,27 @@ def _trainer_field_types(method: str) -> dict[str, Any]:
     return {f.name: hints.get(f.name, Any) for f in dataclasses.fields(cls) if f.init}
 
 
-# Keys resistkit sets itself: a recipe that sets them would be silently overridden.
-RESERVED_TRAIN_KEYS = {"output_dir"}
+# Keys resistkit sets itself, with why: a recipe that set them would be silently overridden.
+RESERVED_TRAIN_KEYS: dict[str, str] = {
+    "output_dir": "set by resistkit; use the top-level `output_dir`",
+}
 
 
-def validate_trainer_fields(values: dict[str, Any], method: str, source: str) -> dict[str, Any]:
+def validate_trainer_fields(
+    values: dict[str, Any], method: str, source: str,
+    reserved: Mapping[str, str] = RESERVED_TRAIN_KEYS,
+) -> dict[str, Any]:
     """Check names and types of ``train:`` against TRL's config dataclass; coerce values."""
     types = _trainer_field_types(method)
     cls_name = trainer_config_class(method).__name__
     out: dict[str, Any] = {}
     for key, value in values.items():
         path = f"train.{key}"
-        if key in RESERVED_TRAIN_KEYS:
-            raise RecipeError(source, path, "set by resistkit; use the top-level `output_dir`")
+        if key in reserved:
+            raise RecipeError(source, path, reserved[key])
         if key not in types:
             raise RecipeError(
-                source, path, f"not a field of trl.{cls_name}", _nearest(key, types)
+                source, path, f"not a field of trl.{cls_name}", nearest(key, types)
             )
         value = _undo_yaml11_bool(value, types[key])
         try:

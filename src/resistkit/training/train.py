@@ -1,0 +1,230 @@
+"""`resistkit train`: fine-tuning through TRL's own trainers, with slices and resumption.
+
+Reading order: ``train()`` → ``load_training_data()`` → tokenizer/model → ``build_trainer_config()``
+→ the method's TRL trainer (``resistkit.training.methods``) →
+``trainer.train(resume_from_checkpoint=...)``. resistkit adds two callbacks (slices, JSONL log)
+and nothing that changes the optimisation itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from resistkit.models import is_tiny, spec_model, spec_tokenizer
+from resistkit.recipes import Recipe, dump_recipe
+from resistkit.runinfo import atomic_write_json, atomic_write_text, environment, read_jsonl
+from resistkit.training import common
+from resistkit.training.callbacks import jsonl_log_callback, slice_callback
+from resistkit.training.layout import (
+    BASE_DIR,
+    CHECKPOINTS_DIR,
+    FINAL_DIR,
+    log_file,
+    manifest_file,
+    slice_dir,
+)
+from resistkit.training.methods import get_method
+
+if TYPE_CHECKING:
+    from datasets import Dataset
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    final_dir: Path
+    slices: dict[int, Path] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+
+def build_trainer_config(recipe: Recipe, run_dir: Path, num_samples: int) -> Any:
+    method = get_method(recipe.method)
+    values = common.device_defaults()
+    values.update(method.defaults)
+    values.update(seed=recipe.seed, data_seed=recipe.seed)
+    if "gradient_checkpointing" in recipe.train:  # the deprecated alias loses to the new name
+        values.pop("activation_checkpointing", None)
+    values.update(recipe.train)
+    if "save_steps" not in recipe.train:
+        steps = max(1, num_samples // common.samples_per_step(values))
+        values["save_steps"] = common.checkpoint_spacing(steps)
+    values["output_dir"] = str(run_dir / CHECKPOINTS_DIR)
+    return method.config_class()(**values)
+
+
+def load_training_data(recipe: Recipe) -> Dataset:
+    from resistkit.data import load_data
+    from resistkit.prompts import to_trl_format
+
+    if recipe.data is None:
+        from resistkit.errors import RecipeError
+
+        raise RecipeError(recipe.output_dir, "data", "the recipe has no `data:` to train on")
+    spec = recipe.data
+    num = spec.num_samples
+    if num is None and recipe.save_at_samples:
+        num = recipe.save_at_samples[-1]
+    method = get_method(recipe.method)
+    ds = load_data(
+        spec.dataset, split=spec.split, num_samples=num,
+        seed=spec.seed if spec.seed is not None else recipe.seed,
+        format=method.data_format, data_files=spec.data_files,
+    )
+    columns = method.columns(ds.column_names)
+    if columns is not None:
+        ds = ds.select_columns(columns)
+    return to_trl_format(ds, recipe.prompt_format, recipe.prompt_template)
+
+
+def write_run_info(recipe: Recipe, run_dir: Path, name: str = "train") -> None:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(run_dir / f"{name}_recipe.yaml", dump_recipe(recipe))
+    atomic_write_json(run_dir / f"{name}_env.json", {**environment(), "seed": recipe.seed})
+
+
+def ensure_tiny_base(recipe: Recipe, run_dir: Path, tokenizer: Any) -> Path:
+    """Build a ``tiny`` model and save it to RUN/base once (rank 0); return its directory.
+
+    DPO with ``ref_model=None`` reloads the reference from ``config._name_or_path`` and every
+    slice should name a base it can be compared with, so a built model must live on disk. It
+    is built before the trainer config switches on ``deepspeed.zero.Init``, so under ZeRO-3 it
+    is saved whole, not as empty partitions.
+    """
+    base = run_dir / BASE_DIR
+    if (base / "config.json").exists():
+        return base
+    if not common.is_main_process():
+        common.wait_for_file(base / "config.json")
+        return base
+    model = spec_model(recipe.model, tokenizer, seed=recipe.seed)
+
+    def save(tmp: Path) -> None:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+
+    common.save_atomically(base, save, main=True)
+    return base
+
+
+def load_base_model(recipe: Recipe, base: Path | None, tokenizer: Any) -> Any:
+    """The model training starts from: the saved tiny base, or the recipe's model."""
+    if base is None:
+        return spec_model(recipe.model, tokenizer, seed=recipe.seed)
+    from transformers import AutoModelForCausalLM
+
+    return AutoModelForCausalLM.from_pretrained(base, dtype="float32")
+
+
+def _callbacks(recipe: Recipe, run_dir: Path, config: Any, holder: dict[str, Any],
+               progress: bool) -> list[Any]:
+    per_step = common.samples_per_step(config.to_dict(), config.world_size)
+    callbacks = [jsonl_log_callback(log_file(run_dir), per_step)]
+    if recipe.save_at_samples:
+        too_big = [n for n in recipe.save_at_samples if n > holder["num_samples"]]
+        if too_big:
+            from resistkit.errors import RecipeError
+
+            raise RecipeError(recipe.output_dir, "save_at_samples",
+                              f"{too_big} exceed the {holder['num_samples']} training rows")
+        callbacks.append(slice_callback(holder, run_dir, recipe.save_at_samples, per_step))
+        uneven = [n for n in recipe.save_at_samples if n % per_step]
+        if uneven:
+            log.warning(
+                "save_at_samples %s are not multiples of the %d samples per optimizer step; "
+                "those slices are saved at the first step past them (see slice.json)",
+                uneven, per_step,
+            )
+    return callbacks + common.progress_callbacks(config, recipe.train, progress)
+
+
+def _trainer(recipe: Recipe, model: Any, config: Any, dataset: Any, tokenizer: Any,
+             callbacks: list[Any]) -> Any:
+    method = get_method(recipe.method)
+    peft_config = None
+    if recipe.lora is not None:
+        from peft import LoraConfig
+
+        peft_config = LoraConfig(task_type="CAUSAL_LM", **recipe.lora.model_dump())
+    trainer = method.trainer_class()(
+        model=model, args=config, train_dataset=dataset, processing_class=tokenizer,
+        callbacks=callbacks, peft_config=peft_config, **method.trainer_kwargs,
+    )
+    common.quiet_printer(trainer)
+    return trainer
+
+
+def train(recipe: Recipe, *, resume: bool = True, progress: bool = True) -> TrainResult:
+    """Run one training stage described by ``recipe``; return where its outputs are."""
+    from transformers import set_seed
+
+    run_dir = Path(recipe.output_dir)
+    final_dir = run_dir / FINAL_DIR
+    done = common.finished(manifest_file(run_dir), final_dir)
+    if done is not None:
+        log.info("training already complete in %s", run_dir)
+        return TrainResult(run_dir, final_dir,
+                           {int(k): Path(v) for k, v in done["slices"].items()}, done["metrics"])
+    main = common.is_main_process()
+    if main:
+        write_run_info(recipe, run_dir)
+    set_seed(recipe.seed)
+
+    dataset = load_training_data(recipe)
+    # DPO pads prompts on the left itself; SFT's collator wants right padding.
+    tokenizer = spec_tokenizer(recipe.model, padding_side="right")
+    tiny = is_tiny(recipe.model.name_or_path)
+    base = ensure_tiny_base(recipe, run_dir, tokenizer) if tiny else None
+    # The config first: under accelerate + ZeRO-3 it switches on deepspeed.zero.Init, so the
+    # model below is loaded already sharded instead of whole on every rank.
+    config = build_trainer_config(recipe, run_dir, len(dataset))
+    model = load_base_model(recipe, base, tokenizer)
+    holder: dict[str, Any] = {"num_samples": len(dataset)}
+    trainer = _trainer(recipe, model, config, dataset, tokenizer,
+                       _callbacks(recipe, run_dir, config, holder, progress))
+    holder["trainer"] = trainer
+
+    last = common.resume_point(run_dir / CHECKPOINTS_DIR, log_file(run_dir), resume=resume,
+                               main=trainer.is_world_process_zero())
+    result = trainer.train(resume_from_checkpoint=str(last) if last else None)
+    metrics = {**result.metrics, "train_samples": len(dataset)}
+    common.save_atomically(final_dir, lambda tmp: trainer.save_model(str(tmp)),
+                           main=trainer.is_world_process_zero())
+    slices = {n: slice_dir(run_dir, n) for n in recipe.save_at_samples}
+    if trainer.is_world_process_zero():
+        trainer.save_state()
+        _write_manifest(recipe, run_dir, trainer, slices, metrics)
+    trainer.accelerator.wait_for_everyone()
+    return TrainResult(run_dir, final_dir, slices, metrics)
+
+
+def _write_manifest(recipe: Recipe, run_dir: Path, trainer: Any, slices: dict[int, Path],
+                    metrics: dict[str, Any]) -> None:
+    atomic_write_json(manifest_file(run_dir), {
+        "method": recipe.method,
+        "seed": recipe.seed,
+        "final": str(run_dir / FINAL_DIR),
+        "slices": {str(k): str(v) for k, v in slices.items()},
+        "metrics": metrics,
+        "samples_per_step": common.samples_per_step(trainer.args.to_dict(),
+                                                    trainer.args.world_size),
+        # How it ran: "NO" in-process, MULTI_CPU/MULTI_GPU/DEEPSPEED/FSDP under a launch.
+        "distributed_type": str(trainer.accelerator.distributed_type.value),
+        "num_processes": trainer.accelerator.num_processes,
+    })
+
+
+def read_losses(run_dir: str | Path) -> list[float]:
+    """Per-step training losses from a run's JSONL log."""
+    return [r["loss"] for r in read_jsonl(log_file(run_dir)) if "loss" in r]
+
+
+def clear_checkpoints(run_dir: Path) -> None:
+    """Trainer checkpoints exist for resumption; once a run is complete they are only disk
+    (1.6 GB each for a 135M model with its optimizer state)."""
+    shutil.rmtree(run_dir / CHECKPOINTS_DIR, ignore_errors=True)
