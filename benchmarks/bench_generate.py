@@ -22,9 +22,11 @@ def main() -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from resistkit.data import load_data
-    from resistkit.generate import DecodingParams, generate_texts
+    from resistkit.generation.common import DecodingParams
+    from resistkit.generation.hf import generate_texts
     from resistkit.recipes import load_recipe
-    from resistkit.train import slice_dir, train
+    from resistkit.training.layout import slice_dir
+    from resistkit.training.train import train
 
     out = Path(tempfile.mkdtemp(prefix="bench-gen-")) / "run"
     sets = [f"output_dir={out}", "save_at_samples=[64]"]

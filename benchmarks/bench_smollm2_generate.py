@@ -23,10 +23,11 @@ def main() -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from resistkit.data import load_data
-    from resistkit.generate import DecodingParams, generate_texts
-    from resistkit.zoo import resolve_model_name
+    from resistkit.generation.common import DecodingParams
+    from resistkit.generation.hf import generate_texts
+    from resistkit.models import resolve_model
 
-    path = resolve_model_name("smollm2-135m")
+    path = resolve_model("smollm2-135m").path
     tok = AutoTokenizer.from_pretrained(path)
     model = AutoModelForCausalLM.from_pretrained(path)
     prompts = list(load_data("builtin:reviews/all", split="heldout",

@@ -8,14 +8,11 @@ from pathlib import Path
 import pytest
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from resistkit.generate import (
-    DecodingParams,
-    generate_texts,
-    generate_to_file,
-    length_sorted_batches,
-)
+from resistkit.generation.common import DecodingParams, length_sorted_batches
+from resistkit.generation.hf import generate_texts, generate_to_file
 from resistkit.recipes import load_recipe
-from resistkit.train import slice_dir, train
+from resistkit.training.layout import slice_dir
+from resistkit.training.train import train
 
 
 @pytest.fixture(scope="module")
@@ -75,21 +72,22 @@ def test_generate_cli_writes_records_with_params(repo: Path, trained: Path, tmp_
 def test_resume_from_partial_file_gives_same_output(trained: Path, tmp_path: Path) -> None:
     prompts = [f"Review number {i} says the movie" for i in range(10)]
     params = DecodingParams(max_new_tokens=6, seed=3)
-    full = generate_to_file(str(trained), prompts, tmp_path / "full.jsonl", params, batch_size=4,
-                            progress=False)
+    model = AutoModelForCausalLM.from_pretrained(trained)
+    tok = AutoTokenizer.from_pretrained(trained)
+    full = generate_to_file(model, tok, prompts, tmp_path / "full.jsonl", params,
+                            record_model=str(trained), batch_size=4, progress=False)
     by_prompt = {}
     for line in full.read_text().splitlines():
         row = json.loads(line)
         by_prompt[row["prompt"]] = row["response"]
     # A run killed after its first batch leaves that batch and a torn line in `.partial`.
-    tok = AutoTokenizer.from_pretrained(trained)
     lengths = [len(tok(p, add_special_tokens=False)["input_ids"]) for p in prompts]
     first = length_sorted_batches(lengths, 4)[0]
     target = tmp_path / "resumed.jsonl"
     partial = target.with_name(target.name + ".partial")
     done = {str(i): [by_prompt[prompts[i]]] for i in first}
     partial.write_text(json.dumps({"batch": 0, "responses": done}) + '\n{"batch": 1, ')
-    resumed = generate_to_file(str(trained), prompts, target, params, batch_size=4,
-                               progress=False)
+    resumed = generate_to_file(model, tok, prompts, target, params, record_model=str(trained),
+                               batch_size=4, progress=False)
     assert resumed.read_text() == full.read_text()
     assert not partial.exists()

@@ -13,14 +13,15 @@ from typing import Any
 
 import pytest
 
-from resistkit.generate import DecodingParams, generate_to_file
-from resistkit.recipes import GenerationSpec, ModelSpec, RecipeError, load_recipe
-from resistkit.vllm_backend import (
+from resistkit.generation.common import DecodingParams
+from resistkit.generation.hf import generate_to_file
+from resistkit.generation.vllm import (
     build_requests,
     generate_to_file_vllm,
     responses_from_outputs,
     sampling_kwargs,
 )
+from resistkit.recipes import GenerationSpec, ModelSpec, RecipeError, load_recipe
 
 
 def fake_outputs(requests: list[Any]) -> list[SimpleNamespace]:
@@ -40,21 +41,21 @@ def fake_vllm(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
         calls.append({"model": model_path, "requests": requests, **kw})
         return fake_outputs(requests)
 
-    monkeypatch.setattr("resistkit.vllm_backend.run_vllm", run)
+    monkeypatch.setattr("resistkit.generation.vllm.run_vllm", run)
     return calls
 
 
 @pytest.fixture(scope="module")
 def tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A saved (random) tiny model with the shipped tokenizer: enough for the HF side."""
-    from resistkit.models import load_model, load_tokenizer
+    from resistkit.models import spec_model, spec_tokenizer
 
     spec = ModelSpec(name_or_path="tiny", tiny={"hidden_size": 32, "num_hidden_layers": 1,
                                                 "num_attention_heads": 2,
                                                 "intermediate_size": 64})
-    tok = load_tokenizer(spec)
+    tok = spec_tokenizer(spec)
     out = tmp_path_factory.mktemp("tiny") / "model"
-    load_model(spec, tok).save_pretrained(out)
+    spec_model(spec, tok).save_pretrained(out)
     tok.save_pretrained(out)
     return out
 
@@ -101,8 +102,8 @@ def test_vllm_rows_have_the_hf_rows_format(tiny_dir: Path, tmp_path: Path,
     prompts = ["The movie was", "I expected"]
     params = DecodingParams(max_new_tokens=3, num_return_sequences=2, seed=1)
     tok = AutoTokenizer.from_pretrained(tiny_dir)
-    hf = generate_to_file(str(tiny_dir), prompts, tmp_path / "hf.jsonl", params,
-                          model=AutoModelForCausalLM.from_pretrained(tiny_dir), tokenizer=tok,
+    hf = generate_to_file(AutoModelForCausalLM.from_pretrained(tiny_dir), tok, prompts,
+                          tmp_path / "hf.jsonl", params, record_model=str(tiny_dir),
                           progress=False, extra={"dataset": "x"})
     vl = generate_to_file_vllm(str(tiny_dir), prompts, tmp_path / "vllm.jsonl", params,
                                tokenizer=tok, tensor_parallel_size=2, extra={"dataset": "x"})
@@ -135,9 +136,9 @@ def _no_hf_model(*args: Any, **kw: Any) -> None:
 
 def test_recipe_generation_routes_to_vllm(repo: Path, tiny_dir: Path, tmp_path: Path,
                                           fake_vllm: list, monkeypatch) -> None:
-    from resistkit.generate import generate_from_recipe
+    from resistkit.generation import generate_from_recipe
 
-    monkeypatch.setattr("resistkit.models.load_model", _no_hf_model)
+    monkeypatch.setattr("resistkit.models.spec_model", _no_hf_model)
     recipe = load_recipe(repo / "recipes/tiny/sft.yaml", [
         f"output_dir={tmp_path}", "generate.backend=vllm", "generate.tensor_parallel_size=2",
         "generate.prompts.num_samples=4", "generate.num_return_sequences=2"])
@@ -153,7 +154,7 @@ def test_pipeline_generate_stage_routes_to_vllm(repo: Path, tiny_dir: Path, tmp_
     from resistkit.pipeline import load_experiment
     from resistkit.pipeline.steps import generate_stage
 
-    monkeypatch.setattr("resistkit.models.load_model", _no_hf_model)
+    monkeypatch.setattr("resistkit.models.spec_model", _no_hf_model)
     exp = load_experiment(str(repo / "recipes/tiny/setting2.yaml"), [
         f"output_dir={tmp_path}", f"model.name_or_path={tiny_dir}",
         "eval.generation.backend=vllm", "eval.prompts.num_samples=3"])

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from resistkit.generate import DecodingParams, write_generation_rows
+from resistkit.generation.common import DecodingParams, write_generation_rows
 
 
 @dataclass(frozen=True)
