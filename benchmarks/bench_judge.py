@@ -30,13 +30,15 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 def pick_model(explicit: str | None, scratch: Path) -> tuple[str, str]:
     """(path, what it is): the given judge, the built one, or the base with a random head."""
-    from resistkit.judge import JudgeError, base_model_dir, resolve_judge
+    from resistkit.errors import ModelError
+    from resistkit.judge import base_model_dir
+    from resistkit.models import resolve_model
 
     if explicit:
-        return resolve_judge(explicit), "given"
+        return resolve_model(explicit).path, "given"
     try:
-        return resolve_judge("builtin:sentiment-judge"), "built judge"
-    except JudgeError:
+        return resolve_model("builtin:sentiment-judge").path, "built judge"
+    except ModelError:
         pass
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 

