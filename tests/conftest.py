@@ -21,3 +21,17 @@ REPO = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="session")
 def repo() -> Path:
     return REPO
+
+
+@pytest.fixture(scope="session")
+def micro_base(repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny model briefly trained on built-in pre-training text (a stand-in base θ0)."""
+    from resistkit.recipes import load_recipe
+    from resistkit.training.train import train
+
+    out = tmp_path_factory.mktemp("base") / "run"
+    recipe = load_recipe(repo / "recipes/tiny/sft.yaml", [
+        f"output_dir={out}", "data.dataset=builtin:pretrain", "data.num_samples=128",
+        "save_at_samples=[64]", "train.max_length=96",
+    ])
+    return train(recipe, progress=False).final_dir

@@ -13,20 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from resistkit.pipeline import load_experiment, run_experiment
-from resistkit.recipes import load_recipe
-from resistkit.train import train
-
-
-@pytest.fixture(scope="session")
-def micro_base(repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny model briefly trained on built-in pre-training text (a stand-in base θ0)."""
-    out = tmp_path_factory.mktemp("base") / "run"
-    recipe = load_recipe(repo / "recipes/tiny/sft.yaml", [
-        f"output_dir={out}", "data.dataset=builtin:pretrain", "data.num_samples=128",
-        "save_at_samples=[64]", "train.max_length=96",
-    ])
-    return train(recipe, progress=False).final_dir
+from resistkit.experiment import load_experiment, run_experiment
 
 
 def experiment(repo: Path, name: str, out: Path, base: Path, *sets: str):
@@ -260,7 +247,7 @@ def test_hooke_across_pretraining_volumes(repo: Path, tmp_path: Path) -> None:
     knows its exact |D_pre|, and the report fits how k̂ grows with it."""
     import yaml
 
-    from resistkit.pretrain import load_pretrain_recipe, pretrain, tokens_dir
+    from resistkit.training.pretrain import load_pretrain_recipe, pretrain, tokens_dir
 
     raw = yaml.safe_load((repo / "recipes/pretrain/micro.yaml").read_text())
     raw.update(max_tokens=8192, save_at_tokens=[2048, 4096, 8192], heldout_max_tokens=2048)

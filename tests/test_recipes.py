@@ -95,7 +95,7 @@ def test_cli_bad_recipe_exits_2_without_traceback(tmp_path: Path) -> None:
 def test_every_shipped_recipe_parses(repo: Path) -> None:
     recipes = sorted((repo / "recipes").rglob("*.yaml"))
     assert recipes, "no recipes shipped"
-    from resistkit.pipeline import load_experiment, run_experiment
+    from resistkit.experiment import load_experiment, run_experiment
 
     for path in recipes:
         if "experiment:" in path.read_text():

@@ -16,41 +16,30 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-COMP_RE = re.compile(
-    r"^(?:models/(?P<model>[^/]+)/)?seed-(?P<seed>\d+)/points/q1-(?P<q1>\d+)/q2-(?P<q2>\d+)/"
-    r"compression$"
-)
+from resistkit.pipeline import layout
+from resistkit.runinfo import read_jsonl
 
 
-def _roles(exp: dict[str, Any]) -> tuple[int, int, int | None] | None:
+def _roles(exp: Any) -> tuple[int, int, int | None] | None:
     """Indexes of the pre-training, alignment and (if measured) perturbation sets among
-    `eval.compression`."""
-    specs = [d["dataset"] for d in exp.get("eval", {}).get("compression", [])]
-    s2 = exp.get("setting2") or {}
-    forward = (s2.get("negative") if s2.get("reverse") else s2.get("positive")) or {}
-    inverse = (s2.get("positive") if s2.get("reverse") else s2.get("negative")) or {}
-    pre = next((i for i, d in enumerate(specs) if "pretrain" in d), None)
-    align = next((i for i, d in enumerate(specs) if d == forward.get("dataset")), None)
-    perturb = next((i for i, d in enumerate(specs) if d == inverse.get("dataset")), None)
-    if pre is None or align is None:
+    `eval.compression`, by the role each declares."""
+    index = {spec.role: i for i, spec in enumerate(exp.eval.compression)}
+    if "pretrain" not in index or "align" not in index:
         return None
-    return pre, align, perturb
+    return index["pretrain"], index["align"], index.get("perturb")
 
 
 def _records(path: Path) -> tuple[list[float], list[float]]:
     bits, tokens = [], []
-    with open(path, encoding="utf-8") as fh:
-        for line in fh:
-            row = json.loads(line)
-            b, t = row.get("compression_bits"), row.get("compression_tokens")
-            ok = b is not None and t is not None and not math.isnan(b) and t > 0
-            bits.append(b if ok else 0.0)
-            tokens.append(t if ok else 0.0)
+    for row in read_jsonl(path):
+        b, t = row.get("compression_bits"), row.get("compression_tokens")
+        ok = b is not None and t is not None and not math.isnan(b) and t > 0
+        bits.append(b if ok else 0.0)
+        tokens.append(t if ok else 0.0)
     return bits, tokens
 
 
@@ -72,80 +61,80 @@ def _k_of(data: dict[str, Any], xs: list[float], sel_pre: Any,
     return k, slopes["pre"], slopes["align"]
 
 
-def hooke_estimates(
-    run_dir: Path, exp: dict[str, Any], manifests: list[dict[str, Any]], *,
-    bootstrap: int = 400, seed: int = 0,
-) -> list[dict[str, Any]]:
+def _trajectories(plan: Any) -> dict[tuple[str, int, int], dict[int, Any]]:
+    """Finished compression stages of the plan's inverse points, per (model, seed, Q1)."""
+    groups: dict[tuple[str, int, int], dict[int, Any]] = defaultdict(dict)
+    for point in plan.points:
+        comp = point.stages.get(layout.COMPRESSION)
+        if point.label["q1"] < 0 or comp is None or not plan.done(comp):
+            continue
+        key = (point.label["model"], point.label["seed"], point.label["q1"])
+        groups[key][point.label["q2"]] = point
+    return groups
+
+
+def hooke_estimates(plan: Any, exp: Any, *, bootstrap: int = 400,
+                    seed: int = 0) -> list[dict[str, Any]]:
+    """k̂ with a paired bootstrap interval per (model, seed, Q1) of the plan."""
     import numpy as np
 
     roles = _roles(exp)
     if roles is None:
         return []
     pre, align, perturb = roles
-    groups: dict[tuple[str, int, int], dict[int, Path]] = defaultdict(dict)
-    for m in manifests:
-        match = COMP_RE.match(m["stage"])
-        if match:
-            key = (match["model"] or "", int(match["seed"]), int(match["q1"]))
-            groups[key][int(match["q2"])] = run_dir / m["stage"]
     rng = np.random.default_rng(seed)
     rows = []
-    for (model, run_seed, q1), by_q2 in sorted(groups.items()):
+    for (model, run_seed, q1), by_q2 in sorted(_trajectories(plan).items()):
         q2s = sorted(by_q2)
         if len(q2s) < 2:
             continue
+        dirs = [plan.dir(by_q2[q].stages[layout.COMPRESSION]) for q in q2s]
         data = {}
         for role, idx in (("pre", pre), ("align", align)):
-            mats = [_records(by_q2[q] / f"compression-{idx}.scores.jsonl") for q in q2s]
+            mats = [_records(d / layout.compression_scores(idx)) for d in dirs]
             data[role] = (np.array([b for b, _ in mats]), np.array([t for _, t in mats]))
-
         n_pre, n_align = data["pre"][0].shape[1], data["align"][0].shape[1]
         xs = [float(q) for q in q2s]
         k, s_pre, s_align = _k_of(data, xs, np.arange(n_pre), np.arange(n_align))
         # The perturbation set's own slope is context for k̂ (is D_perturb learned at all?).
         s_perturb = math.nan
         if perturb is not None:
-            mats = [_records(by_q2[q] / f"compression-{perturb}.scores.jsonl") for q in q2s]
+            mats = [_records(d / layout.compression_scores(perturb)) for d in dirs]
             s_perturb = _slope(xs, [sum(b) / sum(t) if sum(t) else math.nan for b, t in mats])
         boots = [
             _k_of(data, xs, rng.integers(0, n_pre, n_pre), rng.integers(0, n_align, n_align))[0]
             for _ in range(bootstrap)
         ]
         lo, hi = (float(np.percentile(boots, 2.5)), float(np.percentile(boots, 97.5)))
+        point = by_q2[q2s[0]]
         rows.append({
             "model": model, "seed": run_seed, "q1": q1, "q2_max": q2s[-1],
             "slope_pre_bits_per_sample": s_pre, "slope_align_bits_per_sample": s_align,
             "slope_perturb_bits_per_sample": s_perturb,
             "k_hat": k, "k_ci95_low": lo, "k_ci95_high": hi,
-            **_predicted_k(run_dir, exp, model, run_seed, q1),
+            **_predicted_k(plan, point, q1),
         })
     return rows
 
 
-def _predicted_k(run_dir: Path, exp: dict[str, Any], model: str, seed: int,
-                 q1: int) -> dict[str, Any]:
+def _predicted_k(plan: Any, point: Any, q1: int) -> dict[str, Any]:
     """|D_pre| / |D_align| in tokens, where the base model says how much it was trained on."""
-    from resistkit.models import resolve_name
+    from resistkit.errors import ResistkitError
+    from resistkit.models import resolve_model
+    from resistkit.training.layout import CHECKPOINT_INFO, log_file
 
-    base = exp["model"]["name_or_path"]
-    for entry in (exp.get("setting3") or {}).get("models", []):
-        if entry["label"] == model:
-            base = entry["model"]["name_or_path"]
     try:
-        info_path = Path(resolve_name(base)) / "pretrain_checkpoint.json"
-    except Exception:  # an unresolvable hub id: no volume to compare with
+        resolved = resolve_model(point.base)
+    except ResistkitError:  # a hub id or an unavailable built-in: no volume to compare with
         return {}
-    if not info_path.exists():
+    info_path = Path(resolved.path) / CHECKPOINT_INFO
+    if not resolved.is_local or not info_path.exists():
         return {}
     d_pre = json.loads(info_path.read_text())["tokens_seen"]
-    prefix = f"models/{model}/" if model else ""
-    log = run_dir / prefix / f"seed-{seed}" / "train" / "forward" / "train_log.jsonl"
-    if not log.exists():
-        log = run_dir / prefix / f"seed-{seed}" / "train" / f"forward-q1-{q1}" / "train_log.jsonl"
+    train_log = log_file(plan.dir(point.forward))
     d_align = None
-    if log.exists():
-        for line in log.read_text().splitlines():
-            row = json.loads(line)
+    if train_log.exists():
+        for row in read_jsonl(train_log):
             if row.get("samples", 0) <= q1 and "num_tokens" in row:
                 d_align = row["num_tokens"]
     if not d_align:

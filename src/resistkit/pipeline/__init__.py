@@ -1,37 +1,49 @@
-"""`resistkit run`: an experiment recipe expanded into resumable stages under one run directory."""
+"""`resistkit run`: an experiment recipe expanded into resumable stages under one run directory.
+
+``schema`` validates the recipe, ``settings`` plans its stages (names from ``layout``),
+``runner`` runs what is not done, ``steps`` is the work each stage does. The report is one
+layer up (``resistkit.report``); ``resistkit.experiment.run_experiment`` runs both.
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from resistkit.errors import RunError
+from resistkit.pipeline import layout
+from resistkit.pipeline.runner import Plan, Stage
 from resistkit.pipeline.schema import ExperimentRecipe, load_experiment
 from resistkit.recipes import dump_recipe
 from resistkit.runinfo import atomic_write_json, atomic_write_text, environment
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ExperimentRecipe", "load_experiment", "plan_experiment", "run_experiment"]
+__all__ = ["ExperimentRecipe", "execute", "load_experiment", "open_run", "plan_experiment"]
 
 
-def plan_experiment(exp: ExperimentRecipe) -> tuple[Any, dict[str, Any]]:
+def plan_experiment(exp: ExperimentRecipe, run_dir: Path | None = None) -> tuple[Plan, dict]:
     from resistkit.pipeline.settings import build_plan
 
-    return build_plan(exp, Path(exp.output_dir).resolve())
+    return build_plan(exp, (run_dir or Path(exp.output_dir)).resolve())
 
 
-def describe_plan(plan: Any, info: dict[str, Any]) -> list[dict[str, Any]]:
-    rows = []
-    for stage in plan.stages.values():
-        rows.append({
-            "stage": stage.name,
-            "kind": stage.kind,
-            "status": plan.status(stage),
-            "model": _short(stage.config.get("model")),
-            "train_samples": stage.train_samples,
-        })
-    return rows
+def open_run(run_dir: Path) -> tuple[ExperimentRecipe, Plan]:
+    """The resolved experiment of a run directory and its plan (as the run made it)."""
+    recipe = run_dir / layout.EXPERIMENT_FILE
+    if not recipe.is_file():
+        raise RunError(f"{run_dir} is not a resistkit run directory (no {layout.EXPERIMENT_FILE})")
+    exp = load_experiment(str(recipe))
+    plan, _ = plan_experiment(exp, run_dir)
+    return exp, plan
+
+
+def describe_plan(plan: Plan) -> list[dict[str, Any]]:
+    return [{"stage": stage.name, "kind": stage.kind, "status": plan.status(stage),
+             "model": _short(stage.config.get("model")), "train_samples": stage.train_samples}
+            for stage in plan.stages.values()]
 
 
 def _short(model: Any) -> str:
@@ -40,25 +52,18 @@ def _short(model: Any) -> str:
     return str(model or "")
 
 
-def run_experiment(
-    exp: ExperimentRecipe, *, dry_run: bool = False, report: bool = True,
-    on_stage: Any = None,
+def execute(
+    exp: ExperimentRecipe, *, dry_run: bool = False,
+    on_stage: Callable[[Stage, str], None] | None = None,
 ) -> dict[str, Any]:
-    """Run (or with ``dry_run`` only plan) every stage not already complete; then report."""
+    """Run (or with ``dry_run`` only plan) every stage not already complete."""
     plan, info = plan_experiment(exp)
-    rows = describe_plan(plan, info)
-    summary = {"run_dir": str(plan.run_dir), "stages": rows, **info}
+    summary = {"run_dir": str(plan.run_dir), "stages": describe_plan(plan), **info}
     if dry_run:
         return summary
     plan.run_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(plan.run_dir / "experiment.yaml", dump_recipe(exp))
-    env = environment()
-    env["seeds"] = exp.seeds
-    atomic_write_json(plan.run_dir / "env.json", env)
-    atomic_write_json(plan.run_dir / "plan.json", summary)
+    atomic_write_text(plan.run_dir / layout.EXPERIMENT_FILE, dump_recipe(exp))
+    atomic_write_json(plan.run_dir / layout.ENV_FILE, {**environment(), "seeds": exp.seeds})
+    atomic_write_json(plan.run_dir / layout.PLAN_FILE, summary)
     plan.run(on_stage=on_stage)
-    if report:
-        from resistkit.report import write_report
-
-        summary["report"] = str(write_report(plan.run_dir))
     return summary

@@ -37,6 +37,30 @@ class Stage:
     fingerprint: str = ""
 
 
+@dataclass(frozen=True)
+class Point:
+    """One evaluated checkpoint of Setting II / III, as the report reads it.
+
+    ``label`` is what the point is (``model``, ``seed``, ``q1``, ``q2``; the base has q1 =
+    q2 = -1); ``stages`` names its eval stages by kind (``layout.GENERATE`` ...);
+    ``forward`` is the forward training stage whose first ``q1`` samples aligned it, and
+    ``base`` the base model name or path (for its pre-training volume).
+    """
+
+    label: dict[str, Any]
+    stages: dict[str, str]
+    forward: str | None = None
+    base: str | None = None
+
+
+@dataclass(frozen=True)
+class PairRun:
+    """One training run of Setting I: θ_src trained on D_dst, ``direction`` forward/inverse."""
+
+    label: dict[str, Any]  # seed, direction, k, l (k < l), src, dst
+    stage: str
+
+
 def _hash(obj: Any, run_dir: Path | None = None) -> str:
     text = json.dumps(obj, sort_keys=True, default=str)
     if run_dir is not None:
@@ -52,6 +76,8 @@ class Plan:
     def __init__(self, run_dir: Path) -> None:
         self.run_dir = run_dir
         self.stages: dict[str, Stage] = {}
+        self.points: list[Point] = []
+        self.pairs: list[PairRun] = []
 
     def add(self, stage: Stage) -> Stage:
         if stage.name in self.stages:
@@ -71,6 +97,10 @@ class Plan:
 
     def outputs(self, name: str) -> dict[str, Any]:
         return read_json(self.dir(name) / MANIFEST)["outputs"]
+
+    def done(self, name: str) -> bool:
+        """The stage is in the plan and its output matches the plan (not stale, not missing)."""
+        return name in self.stages and self.status(self.stages[name]) == "done"
 
     def status(self, stage: Stage) -> str:
         """done | stale (settings changed) | partial (interrupted) | todo."""

@@ -10,20 +10,33 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from resistkit.errors import RecipeError, RunError
+from resistkit.models import is_tiny
 from resistkit.recipes import (
     DataSpec,
     GenerationSpec,
     LoraSpec,
     ModelSpec,
     PromptFormat,
-    RecipeError,
+    Strict,
     TinyModelConfig,
-    _Strict,
+    nearest,
     validate_trainer_fields,
 )
+from resistkit.training.methods import METHODS, method_names
 
 
-class EvalSpec(_Strict):
+class CompressionSpec(DataSpec):
+    """A data set whose bits/token is measured at every checkpoint, and what it stands for in
+    the theory: held-out pre-training text (``pretrain``), the forward alignment data
+    (``align``), the inverse (perturbation) data (``perturb``), or ``other``."""
+
+    role: Literal["pretrain", "align", "perturb", "other"] | None = Field(
+        None, description="Role in Hooke's law; default: guessed from the data set (see docs)."
+    )
+
+
+class EvalSpec(Strict):
     """How every checkpoint is judged: sample on held-out prompts, then score."""
 
     prompts: DataSpec = Field(description="Held-out prompt set (`prompt` column).")
@@ -35,13 +48,13 @@ class EvalSpec(_Strict):
     metric: str | None = Field(
         None, description="Score column plotted and tabled; default: the first scorer's first."
     )
-    compression: list[DataSpec] = Field(
+    compression: list[CompressionSpec] = Field(
         default_factory=list,
         description="Datasets whose bits/token is measured at every checkpoint (the theory's γ).",
     )
 
 
-class Setting1Spec(_Strict):
+class Setting1Spec(Strict):
     """Resistance: forward (θk on Dl) vs inverse (θl on Dk) alignment, same hyper-parameters."""
 
     data: DataSpec = Field(description="Task data θ0 is fine-tuned on to make the slices.")
@@ -54,7 +67,7 @@ class Setting1Spec(_Strict):
     )
 
 
-class Setting2Spec(_Strict):
+class Setting2Spec(Strict):
     """Rebound: Q1 positive samples, then Q2 negative samples, scored at every point."""
 
     positive: DataSpec
@@ -67,8 +80,9 @@ class Setting2Spec(_Strict):
         description="Domain control: SFT the base on this (mixed-polarity) data first and use "
         "the result as θ0 and as the baseline, so style shifts are not read as sentiment.",
     )
-    inverse_method: Literal["sft", "dpo"] = Field(
-        "sft", description="Ablation: DPO (chosen = the inverse side) as the inverse step."
+    inverse_method: str = Field(
+        "sft", description="Ablation: the training method of the inverse step (e.g. dpo: "
+        "chosen = the inverse side)."
     )
     inverse_train: dict[str, Any] = Field(
         default_factory=dict,
@@ -81,19 +95,18 @@ class Setting2Spec(_Strict):
     )
 
 
-class BaseModelEntry(_Strict):
+class BaseModelEntry(Strict):
     label: str
     model: ModelSpec
 
 
-class Setting3Spec(_Strict):
+class Setting3Spec(Strict):
     """Setting II swept over base models (sizes, or pre-training volumes)."""
 
     models: list[BaseModelEntry]
-    axis: str = Field("model", description="What varies, for the figure: size, tokens, ...")
 
 
-class LaunchSpec(_Strict):
+class LaunchSpec(Strict):
     """Run every training stage under `accelerate launch` (generation and scoring stay
     in-process). Not part of any stage fingerprint: the launcher does not change results
     beyond floating-point order, so switching it never re-runs finished stages."""
@@ -109,7 +122,7 @@ class LaunchSpec(_Strict):
     )
 
 
-class ExperimentRecipe(_Strict):
+class ExperimentRecipe(Strict):
     experiment: Literal["setting1", "setting2", "setting3"]
     seeds: list[int] = Field(default_factory=lambda: [42])
     output_dir: str = "runs/experiment"
@@ -137,9 +150,9 @@ def validate_experiment(recipe: ExperimentRecipe, source: str) -> ExperimentReci
 
         try:
             resolve_accelerate_config(recipe.launch.accelerate_config)
-        except ValueError as err:
+        except RunError as err:
             raise RecipeError(source, "launch.accelerate_config", str(err)) from None
-    if recipe.model.name_or_path == "tiny" and recipe.model.tiny is None:
+    if is_tiny(recipe.model.name_or_path) and recipe.model.tiny is None:
         recipe.model.tiny = TinyModelConfig()
     need = {"setting1": "setting1", "setting2": "setting2", "setting3": "setting2"}
     for section in {need[recipe.experiment], recipe.experiment}:
@@ -147,6 +160,16 @@ def validate_experiment(recipe: ExperimentRecipe, source: str) -> ExperimentReci
             raise RecipeError(source, section, f"required for experiment {recipe.experiment}")
     if recipe.setting2 is not None:
         s2 = recipe.setting2
+        if is_tiny(recipe.model.name_or_path) and recipe.experiment == "setting2":
+            raise RecipeError(source, "model.name_or_path", "'tiny' is an untrained model with "
+                              "no baseline to rebound to; use builtin:tiny-base or a trained "
+                              "model directory")
+        if s2.inverse_method not in METHODS:
+            raise RecipeError(source, "setting2.inverse_method",
+                              f"unknown method {s2.inverse_method!r}; methods: "
+                              f"{', '.join(method_names())}", nearest(s2.inverse_method, METHODS))
+        assign_roles(recipe)
+        check_roles(recipe, source)
         merged = {**recipe.train, **s2.inverse_train}
         s2.inverse_train = {
             k: v for k, v in validate_trainer_fields(merged, s2.inverse_method, source).items()
@@ -165,6 +188,35 @@ def validate_experiment(recipe: ExperimentRecipe, source: str) -> ExperimentReci
     if recipe.setting1 is not None and len(recipe.setting1.slices) < 2:
         raise RecipeError(source, "setting1.slices", "needs at least two slices to form a pair")
     return recipe
+
+
+def guess_role(spec: DataSpec, forward: DataSpec, inverse: DataSpec) -> str:
+    """The role of a compression set that does not state one (recipes written before roles)."""
+    if spec.dataset == forward.dataset:
+        return "align"
+    if spec.dataset == inverse.dataset:
+        return "perturb"
+    return "pretrain" if "pretrain" in spec.dataset else "other"
+
+
+def assign_roles(recipe: ExperimentRecipe) -> None:
+    """Give every compression set a role, so the resolved experiment.yaml states it."""
+    s2 = recipe.setting2
+    assert s2 is not None
+    forward, inverse = (s2.negative, s2.positive) if s2.reverse else (s2.positive, s2.negative)
+    for spec in recipe.eval.compression:
+        if spec.role is None:
+            spec.role = guess_role(spec, forward, inverse)  # type: ignore[assignment]
+
+
+def check_roles(recipe: ExperimentRecipe, source: str) -> None:
+    seen: dict[str, int] = {}
+    for i, spec in enumerate(recipe.eval.compression):
+        if spec.role in ("pretrain", "align", "perturb") and spec.role in seen:
+            raise RecipeError(source, f"eval.compression.{i}.role",
+                              f"{spec.role!r} is already the role of eval.compression."
+                              f"{seen[spec.role]}; each of pretrain/align/perturb names one set")
+        seen[spec.role or "other"] = i
 
 
 def load_experiment(path: str, overrides: list[str] | tuple[str, ...] = ()) -> ExperimentRecipe:

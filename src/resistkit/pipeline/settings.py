@@ -4,6 +4,9 @@ Setting II with a nested schedule (constant LR, one epoch): one forward run save
 slice and one inverse run per slice saves every Q2 point — the same numbers as separate runs,
 because the first n rows of a seeded permutation are a shorter run's rows and a constant
 schedule does not depend on the run's length. Otherwise every point is its own run.
+
+Stage names come from ``pipeline.layout``; every evaluated checkpoint is registered as a
+``Point`` and every Setting I training run as a ``PairRun``, which is how the report finds them.
 """
 
 from __future__ import annotations
@@ -12,19 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from resistkit.pipeline import steps
-from resistkit.pipeline.runner import Plan, Stage
+from resistkit.pipeline import layout, steps
+from resistkit.pipeline.layout import SeedLayout
+from resistkit.pipeline.runner import PairRun, Plan, Point, Stage
 from resistkit.pipeline.schema import ExperimentRecipe
 from resistkit.recipes import DataSpec
-
-
-@dataclass
-class Point:
-    """One checkpoint that is generated from and scored."""
-
-    label: dict[str, Any]  # e.g. {"seed": 42, "q1": 100, "q2": 50}
-    model_stage: str | None  # the stage that trains the checkpoint; None = the base model
-    stage_prefix: str
 
 
 def _train_config(exp: ExperimentRecipe, model: Any, data: DataSpec, save_at: list[int],
@@ -43,51 +38,70 @@ def _base_model_config(exp: ExperimentRecipe) -> dict[str, Any]:
     return exp.model.model_dump(exclude_defaults=True)
 
 
-def _add_eval(plan: Plan, exp: ExperimentRecipe, point: Point, seed: int,
-              model_path: str | None) -> None:
-    """generate → score (→ compression) for one checkpoint."""
-    gen_name = f"{point.stage_prefix}/generate"
-    deps = [point.model_stage] if point.model_stage else []
-    gen_cfg = {"model": model_path or _base_model_config(exp), "seed": seed,
+def _add_train(plan: Plan, exp: ExperimentRecipe, name: str, *, model_path: str | None,
+               model_cfg: Any, data: DataSpec, save_at: list[int], seed: int, deps: list[str],
+               method: str = "sft", extra: dict[str, Any] | None = None,
+               train_samples: int | None = None, measure_target: bool = False) -> str:
+    plan.add(Stage(name, "train",
+                   _train_config(exp, model_cfg, data, save_at, seed, method, extra or {}),
+                   steps.train_stage(plan.run_dir, exp, model_path=model_path, data=data,
+                                     save_at=save_at, seed=seed, method=method,
+                                     extra_train=extra, measure_target=measure_target),
+                   deps=deps,
+                   train_samples=max(save_at) if train_samples is None else train_samples))
+    return name
+
+
+def _add_eval(plan: Plan, exp: ExperimentRecipe, point: str, label: dict[str, Any], *,
+              model_stage: str | None, model_path: str | None, forward: str | None) -> None:
+    """generate → score (→ compression) for one checkpoint (``model_path`` None = the base)."""
+    seed = label["seed"]
+    deps = [model_stage] if model_stage else []
+    model_cfg = model_path or _base_model_config(exp)
+    names = {kind: layout.eval_stage(point, kind) for kind in layout.EVAL_KINDS}
+    gen_cfg = {"model": model_cfg, "seed": seed,
                "prompts": exp.eval.prompts.model_dump(exclude_defaults=True),
                "generation": exp.eval.generation.model_dump(exclude_defaults=True),
                "prompt_format": exp.prompt_format, "prompt_template": exp.prompt_template}
-    plan.add(Stage(gen_name, "generate", gen_cfg,
+    plan.add(Stage(names[layout.GENERATE], "generate", gen_cfg,
                    steps.generate_stage(plan.run_dir, exp, model_path=model_path, seed=seed),
                    deps=deps))
-    plan.add(Stage(f"{point.stage_prefix}/score", "score",
+    plan.add(Stage(names[layout.SCORE], "score",
                    {"scorers": exp.eval.scorers, "options": exp.eval.scorer_options,
-                    "point": point.label},
-                   steps.score_stage(plan.run_dir, exp, generations_stage=gen_name),
-                   deps=[gen_name]))
+                    "point": {"seed": seed, "q1": max(label["q1"], 0), "q2": max(label["q2"], 0)}},
+                   steps.score_stage(plan.run_dir, exp, generations_stage=names[layout.GENERATE]),
+                   deps=[names[layout.GENERATE]]))
     if exp.eval.compression:
-        plan.add(Stage(f"{point.stage_prefix}/compression", "eval",
-                       {"model": model_path or _base_model_config(exp),
-                        "datasets": [d.model_dump(exclude_defaults=True)
-                                     for d in exp.eval.compression]},
+        plan.add(Stage(names[layout.COMPRESSION], "eval",
+                       {"model": model_cfg, "datasets": [steps.compression_config(d)
+                                                         for d in exp.eval.compression]},
                        steps.compression_stage(plan.run_dir, exp, model_path=model_path),
                        deps=deps))
-
-
-def slice_path(stage_name: str, samples: int) -> str:
-    from resistkit.train import slice_dir
-
-    return str(slice_dir(Path(stage_name), samples))
+    else:
+        del names[layout.COMPRESSION]
+    plan.points.append(Point(label, names, forward, exp.model.name_or_path))
 
 
 # --------------------------------------------------------------------------------------------
 # Setting II
 
 
-def plan_setting2(plan: Plan, exp: ExperimentRecipe, prefix: str = "") -> dict[str, Any]:
-    """Stages for one base model; returns the nesting decision and training-sample totals."""
+@dataclass(frozen=True)
+class Schedule:
+    nested: bool
+    reason: str
+    naive: int  # training samples with one run per point
+    nested_total: int  # ... with one run per direction
+
+
+def setting2_schedule(exp: ExperimentRecipe) -> Schedule:
+    """Whether Setting II nests (one run per direction) and what each choice trains."""
     s2 = exp.setting2
     assert s2 is not None
-    first, second = (s2.negative, s2.positive) if s2.reverse else (s2.positive, s2.negative)
     processes = exp.launch.num_processes if exp.launch is not None else 1
-    batch = steps.samples_per_step(exp.train) * processes
     inv_fields = {**exp.train, **s2.inverse_train}
-    ok_fwd, why_fwd = steps.is_nestable(exp.train, s2.q1, batch)
+    ok_fwd, why_fwd = steps.is_nestable(exp.train, s2.q1,
+                                        steps.samples_per_step(exp.train) * processes)
     q2_pos = [q for q in s2.q2 if q > 0]
     ok_inv, why_inv = steps.is_nestable(inv_fields, q2_pos,
                                         steps.samples_per_step(inv_fields) * processes)
@@ -96,79 +110,76 @@ def plan_setting2(plan: Plan, exp: ExperimentRecipe, prefix: str = "") -> dict[s
     reason = why_fwd if not ok_fwd else why_inv if not ok_inv else f"{why_fwd}; inverse: {why_inv}"
     naive = sum(s2.q1) + len(s2.q1) * sum(q2_pos)
     nested_total = max(s2.q1) + len(s2.q1) * (max(q2_pos) if q2_pos else 0)
+    return Schedule(nested, reason, naive, nested_total)
 
+
+def plan_setting2(plan: Plan, exp: ExperimentRecipe, model_label: str = "") -> dict[str, Any]:
+    """Stages for one base model; returns the nesting decision and training-sample totals."""
+    schedule = setting2_schedule(exp)
     for seed in exp.seeds:
-        root = f"{prefix}seed-{seed}"
-        # The domain control (optional): a first SFT on mixed-polarity data, so the baseline
-        # and every Q1 slice share the task's style and differ only in its sentiment.
-        start, start_cfg, start_deps = None, _base_model_config(exp), []
-        if s2.control is not None:
-            ctl = f"{root}/train/control"
-            plan.add(Stage(ctl, "train",
-                           _train_config(exp, start_cfg, s2.control, [], seed, "sft", {}),
-                           steps.train_stage(plan.run_dir, exp, model_path=None,
-                                             data=s2.control, save_at=[], seed=seed),
-                           train_samples=s2.control.num_samples or 0))
-            start, start_cfg, start_deps = f"{ctl}/final", f"{ctl}/final", [ctl]
-        _add_eval(plan, exp, Point({"seed": seed, "q1": 0, "q2": 0},
-                                   start_deps[0] if start_deps else None,
-                                   f"{root}/points/base"), seed, start)
-        for q1 in s2.q1:
-            if nested:
-                fwd = f"{root}/train/forward"
-                plan.add(Stage(fwd, "train",
-                               _train_config(exp, start_cfg, first, s2.q1, seed,
-                                             "sft", {}),
-                               steps.train_stage(plan.run_dir, exp, model_path=start,
-                                                 data=first, save_at=s2.q1, seed=seed),
-                               deps=start_deps, train_samples=max(s2.q1)))
-            else:
-                fwd = f"{root}/train/forward-q1-{q1}"
-                plan.add(Stage(fwd, "train",
-                               _train_config(exp, start_cfg, first, [q1], seed,
-                                             "sft", {}),
-                               steps.train_stage(plan.run_dir, exp, model_path=start,
-                                                 data=first, save_at=[q1], seed=seed),
-                               deps=start_deps, train_samples=q1))
-            slice_q1 = slice_path(fwd, q1)
-            point_root = f"{root}/points/q1-{q1}"
-            if 0 in s2.q2:
-                _add_eval(plan, exp, Point({"seed": seed, "q1": q1, "q2": 0}, fwd,
-                                           f"{point_root}/q2-0"), seed, slice_q1)
-            if not q2_pos:
-                continue
-            inv_data, deps = second, [fwd]
-            if s2.inverse_method == "dpo":
-                pairs = f"{root}/data/inverse-pairs"
-                plan.add(Stage(pairs, "data",
-                               {"chosen": second.model_dump(exclude_defaults=True),
-                                "rejected": first.model_dump(exclude_defaults=True),
-                                "n": max(q2_pos), "seed": seed},
-                               steps.preference_pairs_stage(plan.run_dir, chosen=second,
-                                                            rejected=first, n=max(q2_pos),
-                                                            seed=seed)))
-                inv_data = DataSpec(dataset=f"json:{plan.run_dir / pairs / 'pairs.jsonl'}")
-                deps = [fwd, pairs]
-            # Nested: one inverse run per Q1 slice saves every Q2; else one run per point.
-            runs = ([(f"{root}/train/inverse-q1-{q1}", q2_pos)] if nested else
-                    [(f"{root}/train/inverse-q1-{q1}-q2-{q2}", [q2]) for q2 in q2_pos])
-            for inv, save_at in runs:
-                plan.add(Stage(inv, "train",
-                               _train_config(exp, slice_q1, inv_data, save_at, seed,
-                                             s2.inverse_method, s2.inverse_train),
-                               steps.train_stage(plan.run_dir, exp, model_path=slice_q1,
-                                                 data=inv_data, save_at=save_at, seed=seed,
-                                                 method=s2.inverse_method,
-                                                 extra_train=s2.inverse_train),
-                               deps=deps, train_samples=max(save_at)))
-                for q2_point in save_at:
-                    _add_eval(plan, exp,
-                              Point({"seed": seed, "q1": q1, "q2": q2_point}, inv,
-                                    f"{point_root}/q2-{q2_point}"),
-                              seed, slice_path(inv, q2_point))
-    return {"nested": nested, "nested_reason": reason,
-            "train_samples_naive": naive * len(exp.seeds),
-            "train_samples_nested": nested_total * len(exp.seeds)}
+        _plan_seed2(plan, exp, SeedLayout(seed, model_label), schedule.nested)
+    return {"nested": schedule.nested, "nested_reason": schedule.reason,
+            "train_samples_naive": schedule.naive * len(exp.seeds),
+            "train_samples_nested": schedule.nested_total * len(exp.seeds)}
+
+
+def _plan_seed2(plan: Plan, exp: ExperimentRecipe, lay: SeedLayout, nested: bool) -> None:
+    s2 = exp.setting2
+    assert s2 is not None
+    seed = lay.seed
+    first, second = (s2.negative, s2.positive) if s2.reverse else (s2.positive, s2.negative)
+    # The domain control (optional): a first SFT on mixed-polarity data, so the baseline and
+    # every Q1 slice share the task's style and differ only in its sentiment.
+    start, start_cfg, start_deps = None, _base_model_config(exp), []
+    if s2.control is not None:
+        ctl = _add_train(plan, exp, lay.control(), model_path=None, model_cfg=start_cfg,
+                         data=s2.control, save_at=[], seed=seed, deps=[],
+                         train_samples=s2.control.num_samples or 0)
+        start, start_cfg, start_deps = layout.final_of(ctl), layout.final_of(ctl), [ctl]
+    label = {"model": lay.model, "seed": seed}
+    _add_eval(plan, exp, lay.point(), {**label, "q1": -1, "q2": -1},
+              model_stage=start_deps[0] if start_deps else None, model_path=start, forward=None)
+    q2_pos = [q for q in s2.q2 if q > 0]
+    for q1 in s2.q1:
+        save_at = s2.q1 if nested else [q1]
+        fwd = _add_train(plan, exp, lay.forward(None if nested else q1), model_path=start,
+                         model_cfg=start_cfg, data=first, save_at=save_at, seed=seed,
+                         deps=start_deps)
+        slice_q1 = layout.slice_of(fwd, q1)
+        if 0 in s2.q2:
+            _add_eval(plan, exp, lay.point(q1, 0), {**label, "q1": q1, "q2": 0},
+                      model_stage=fwd, model_path=slice_q1, forward=fwd)
+        if q2_pos:
+            _plan_inverse(plan, exp, lay, q1, fwd, slice_q1, q2_pos, first, second, nested)
+
+
+def _plan_inverse(plan: Plan, exp: ExperimentRecipe, lay: SeedLayout, q1: int, fwd: str,
+                  slice_q1: str, q2_pos: list[int], first: DataSpec, second: DataSpec,
+                  nested: bool) -> None:
+    s2 = exp.setting2
+    assert s2 is not None
+    inv_data, deps = second, [fwd]
+    if s2.inverse_method == "dpo":
+        pairs = lay.inverse_pairs()
+        plan.add(Stage(pairs, "data",
+                       {"chosen": second.model_dump(exclude_defaults=True),
+                        "rejected": first.model_dump(exclude_defaults=True),
+                        "n": max(q2_pos), "seed": lay.seed},
+                       steps.preference_pairs_stage(plan.run_dir, chosen=second, rejected=first,
+                                                    n=max(q2_pos), seed=lay.seed)))
+        inv_data = DataSpec(dataset=f"json:{plan.run_dir / pairs / layout.PAIRS}")
+        deps = [fwd, pairs]
+    # Nested: one inverse run per Q1 slice saves every Q2; else one run per point.
+    runs = [(lay.inverse(q1), q2_pos)] if nested else [(lay.inverse(q1, q2), [q2])
+                                                       for q2 in q2_pos]
+    for inv, save_at in runs:
+        _add_train(plan, exp, inv, model_path=slice_q1, model_cfg=slice_q1, data=inv_data,
+                   save_at=save_at, seed=lay.seed, deps=deps, method=s2.inverse_method,
+                   extra=s2.inverse_train)
+        for q2 in save_at:
+            _add_eval(plan, exp, lay.point(q1, q2),
+                      {"model": lay.model, "seed": lay.seed, "q1": q1, "q2": q2},
+                      model_stage=inv, model_path=layout.slice_of(inv, q2), forward=fwd)
 
 
 # --------------------------------------------------------------------------------------------
@@ -179,21 +190,15 @@ def plan_setting1(plan: Plan, exp: ExperimentRecipe) -> dict[str, Any]:
     s1 = exp.setting1
     assert s1 is not None
     pairs = [(k, l) for i, k in enumerate(s1.slices) for l in s1.slices[i + 1 :]]  # noqa: E741
-    total = 0
+    prompts = s1.responses or exp.eval.prompts
     for seed in exp.seeds:
-        root = f"seed-{seed}"
-        sft = f"{root}/train/slices"
-        plan.add(Stage(sft, "train",
-                       _train_config(exp, _base_model_config(exp), s1.data, s1.slices, seed,
-                                     "sft", {}),
-                       steps.train_stage(plan.run_dir, exp, model_path=None, data=s1.data,
-                                         save_at=s1.slices, seed=seed),
-                       train_samples=max(s1.slices)))
-        total += max(s1.slices)
-        prompts = s1.responses or exp.eval.prompts
+        lay = SeedLayout(seed)
+        sft = _add_train(plan, exp, lay.slices(), model_path=None,
+                         model_cfg=_base_model_config(exp), data=s1.data, save_at=s1.slices,
+                         seed=seed, deps=[])
         for k in s1.slices:
-            model = slice_path(sft, k)
-            gen = f"{root}/responses/theta-{k}/generate"
+            model = layout.slice_of(sft, k)
+            gen = layout.eval_stage(lay.responses(k), layout.GENERATE)
             plan.add(Stage(gen, "generate",
                            {"model": model, "seed": seed,
                             "prompts": prompts.model_dump(exclude_defaults=True),
@@ -201,25 +206,24 @@ def plan_setting1(plan: Plan, exp: ExperimentRecipe) -> dict[str, Any]:
                            steps.generate_stage(plan.run_dir, exp, model_path=model, seed=seed,
                                                 prompts=prompts),
                            deps=[sft]))
-            plan.add(Stage(f"{root}/responses/theta-{k}/data", "data", {"from": gen},
+            plan.add(Stage(f"{lay.responses(k)}/data", "data", {"from": gen},
                            steps.responses_dataset_stage(plan.run_dir, generations_stage=gen),
                            deps=[gen]))
-        n = s1.pair_samples
         for k, l in pairs:  # noqa: E741
             for direction, src, dst in (("forward", k, l), ("inverse", l, k)):
-                data_stage = f"{root}/responses/theta-{dst}/data"
+                data_stage = f"{lay.responses(dst)}/data"
                 data = DataSpec(
-                    dataset=f"json:{plan.run_dir / data_stage / 'dataset.jsonl'}",
-                    num_samples=n, seed=seed,
+                    dataset=f"json:{plan.run_dir / data_stage / layout.RESPONSES}",
+                    num_samples=s1.pair_samples, seed=seed,
                 )
-                name = f"{root}/pairs/{direction}-{src}-to-{dst}"
-                model = slice_path(sft, src)
-                plan.add(Stage(name, "train",
-                               _train_config(exp, model, data, [], seed, "sft", {}),
-                               steps.train_stage(plan.run_dir, exp, model_path=model, data=data,
-                                                 save_at=[], seed=seed, measure_target=True),
-                               deps=[sft, data_stage], train_samples=n or 0))
-    return {"pairs": [list(p) for p in pairs], "train_samples": total}
+                model = layout.slice_of(sft, src)
+                name = _add_train(plan, exp, lay.pair(direction, src, dst), model_path=model,
+                                  model_cfg=model, data=data, save_at=[], seed=seed,
+                                  deps=[sft, data_stage], train_samples=s1.pair_samples or 0,
+                                  measure_target=True)
+                plan.pairs.append(PairRun({"seed": seed, "direction": direction, "k": k,
+                                           "l": l, "src": src, "dst": dst}, name))
+    return {"pairs": [list(p) for p in pairs], "train_samples": max(s1.slices) * len(exp.seeds)}
 
 
 # --------------------------------------------------------------------------------------------
@@ -232,7 +236,7 @@ def plan_setting3(plan: Plan, exp: ExperimentRecipe) -> dict[str, Any]:
     out: dict[str, Any] = {"models": {}}
     for entry in s3.models:
         sub = exp.model_copy(update={"model": entry.model})
-        out["models"][entry.label] = plan_setting2(plan, sub, prefix=f"models/{entry.label}/")
+        out["models"][entry.label] = plan_setting2(plan, sub, model_label=entry.label)
     return out
 
 

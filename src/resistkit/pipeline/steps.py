@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 from pathlib import Path
 from typing import Any
 
+from resistkit.models import is_tiny
+from resistkit.pipeline import layout
 from resistkit.pipeline.schema import ExperimentRecipe
 from resistkit.recipes import DataSpec, ModelSpec, Recipe
 
@@ -75,10 +76,10 @@ def train_stage(
     """
 
     def run(stage_dir: Path) -> dict[str, Any]:
-        from resistkit.train import train
+        from resistkit.training.train import clear_checkpoints, train
 
         spec = model_spec_for(exp, None if model_path is None else str(run_dir / model_path))
-        if model_path is None and spec.name_or_path == "tiny":
+        if model_path is None and is_tiny(spec.name_or_path):
             spec = spec.model_copy(update={"init_seed": spec.init_seed or seed})
         recipe = Recipe(
             seed=seed,
@@ -96,9 +97,7 @@ def train_stage(
         )
         # With `launch:` the stage trains in accelerate-launched subprocesses (multi-GPU).
         result = train(recipe) if exp.launch is None else launched_train(stage_dir, recipe, exp)
-        # Trainer checkpoints exist for resumption; once the stage is complete they are only
-        # disk (1.6 GB each for a 135M model with its optimizer state).
-        shutil.rmtree(stage_dir / "checkpoints", ignore_errors=True)
+        clear_checkpoints(stage_dir)
         rel = {n: str(p.relative_to(run_dir)) for n, p in result.slices.items()}
         extra: dict[str, Any] = {}
         if measure_target:
@@ -122,14 +121,15 @@ def launched_train(stage_dir: Path, recipe: Recipe, exp: ExperimentRecipe) -> An
     """
     from resistkit.launch import launch_train, write_stage_recipe
     from resistkit.runinfo import read_json
-    from resistkit.train import TrainResult
+    from resistkit.training.layout import manifest_file
+    from resistkit.training.train import TrainResult
 
     launch = exp.launch
     assert launch is not None
     path = write_stage_recipe(recipe, stage_dir / "stage_recipe.yaml")
     code = launch_train(path, accelerate_config=launch.accelerate_config,
                         num_processes=launch.num_processes, launch_args=launch.launch_args)
-    manifest_path = stage_dir / "train_manifest.json"
+    manifest_path = manifest_file(stage_dir)
     if code != 0 or not manifest_path.exists():
         raise RuntimeError(f"training stage {stage_dir} failed under accelerate launch "
                            f"(exit status {code}); its output is above, its files in {stage_dir}")
@@ -142,7 +142,7 @@ def launched_train(stage_dir: Path, recipe: Recipe, exp: ExperimentRecipe) -> An
 def _target_loss(stage_dir: Path, recipe: Recipe, model: str) -> float:
     import math
 
-    from resistkit.scoring import clear_model_cache
+    from resistkit.models import clear_model_cache
     from resistkit.scoring.stage import run_score
 
     assert recipe.data is not None
@@ -158,22 +158,20 @@ def _target_loss(stage_dir: Path, recipe: Recipe, model: str) -> float:
 
 
 def _losses(stage_dir: Path) -> list[dict[str, float]]:
-    from resistkit.train import LOG_FILE
+    from resistkit.runinfo import read_jsonl
+    from resistkit.training.layout import log_file
 
-    out = []
-    for line in (stage_dir / LOG_FILE).read_text(encoding="utf-8").splitlines():
-        row = json.loads(line)
-        if "loss" in row:
-            out.append({"step": row["step"], "samples": row["samples"], "loss": row["loss"]})
-    return out
+    return [{"step": r["step"], "samples": r["samples"], "loss": r["loss"]}
+            for r in read_jsonl(log_file(stage_dir)) if "loss" in r]
 
 
 def resolve_model(run_dir: Path, exp: ExperimentRecipe, model_path: str | None) -> str:
+    """The local directory (or hub id) of a checkpoint in the run, or of the base model."""
     if model_path is not None:
         return str(run_dir / model_path)
-    from resistkit.models import resolve_name
+    from resistkit.models import resolve_spec
 
-    return resolve_name(exp.model.name_or_path)
+    return resolve_spec(exp.model).path
 
 
 def generate_stage(
@@ -183,13 +181,11 @@ def generate_stage(
     """Sample the eval prompts from a checkpoint (None = the base model)."""
 
     def run(stage_dir: Path) -> dict[str, Any]:
-        from resistkit.generate import generate_prompt_set
+        from resistkit.generation import generate_prompt_set
 
-        if model_path is None and exp.model.name_or_path == "tiny":
-            raise ValueError("a random tiny model has no baseline: set model.name_or_path")
+        spec = exp.model if model_path is None else model_spec_for(exp, str(run_dir / model_path))
         out = generate_prompt_set(
-            model_spec_for(exp, resolve_model(run_dir, exp, model_path)),
-            prompts or exp.eval.prompts, exp.eval.generation, stage_dir / "generations.jsonl",
+            spec, prompts or exp.eval.prompts, exp.eval.generation, stage_dir / layout.GENERATIONS,
             prompt_format=exp.prompt_format, prompt_template=exp.prompt_template,
             decode_seed=seed, data_seed=0, record_model=model_path or exp.model.name_or_path,
             progress=False,
@@ -201,19 +197,19 @@ def generate_stage(
 
 def score_stage(run_dir: Path, exp: ExperimentRecipe, *, generations_stage: str) -> Any:
     def run(stage_dir: Path) -> dict[str, Any]:
-        from resistkit.scoring import clear_model_cache
+        from resistkit.models import clear_model_cache
         from resistkit.scoring.stage import run_score
 
-        source = run_dir / generations_stage / "generations.jsonl"
+        source = run_dir / generations_stage / layout.GENERATIONS
         options = dict(exp.eval.scorer_options)
         if "classifier" in options:
-            from resistkit.judge import resolve_judge
+            from resistkit.judge import ensure_judge
 
             # A pipeline may build the offline judge once (minutes); `score` alone never does.
-            options["classifier"] = resolve_judge(options["classifier"], build=True)
+            options["classifier"] = ensure_judge(options["classifier"])
         result = run_score(
-            source, exp.eval.scorers, output=stage_dir / "scores.jsonl",
-            summary_output=stage_dir / "summary.json", **options,
+            source, exp.eval.scorers, output=stage_dir / layout.SCORES,
+            summary_output=stage_dir / layout.SUMMARY, **options,
         )
         clear_model_cache()  # a pipeline scores many checkpoints; keep one in memory at most
         return {"summary": str(result.summary_path.relative_to(run_dir)),
@@ -226,7 +222,7 @@ def compression_stage(run_dir: Path, exp: ExperimentRecipe, *, model_path: str |
     """Bits per token / byte of each `eval.compression` dataset under a checkpoint."""
 
     def run(stage_dir: Path) -> dict[str, Any]:
-        from resistkit.scoring import clear_model_cache
+        from resistkit.models import clear_model_cache
         from resistkit.scoring.stage import run_score
 
         model = resolve_model(run_dir, exp, model_path)
@@ -235,8 +231,8 @@ def compression_stage(run_dir: Path, exp: ExperimentRecipe, *, model_path: str |
             result = run_score(
                 spec.dataset, ["compression"], split=spec.split, num_samples=spec.num_samples,
                 seed=spec.seed if spec.seed is not None else 0,
-                output=stage_dir / f"compression-{i}.scores.jsonl",
-                summary_output=stage_dir / f"compression-{i}.summary.json", model=model,
+                output=stage_dir / layout.compression_scores(i),
+                summary_output=stage_dir / layout.compression_summary(i), model=model,
             )
             corpus = result.summary["scorers"]["compression"]["corpus"]
             out[f"{spec.dataset}:{spec.split}"] = {
@@ -257,12 +253,12 @@ def responses_dataset_stage(run_dir: Path, *, generations_stage: str) -> Any:
         from resistkit.runinfo import atomic_write_text
 
         rows = []
-        src = run_dir / generations_stage / "generations.jsonl"
+        src = run_dir / generations_stage / layout.GENERATIONS
         for line in src.read_text(encoding="utf-8").splitlines():
             row = json.loads(line)
             if row["response"].strip():  # an empty response teaches nothing but EOS
                 rows.append({"prompt": row["prompt"], "completion": row["response"]})
-        path = stage_dir / "dataset.jsonl"
+        path = stage_dir / layout.RESPONSES
         atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
         return {"dataset": str(path.relative_to(run_dir)), "rows": len(rows),
                 "empty_dropped": sum(1 for _ in src.open()) - len(rows)}
@@ -287,11 +283,16 @@ def preference_pairs_stage(run_dir: Path, *, chosen: DataSpec, rejected: DataSpe
                         format="prompt_completion")
         rows = [{"prompt": g["prompt"], "chosen": g["completion"], "rejected": b["completion"]}
                 for g, b in zip(good, bad, strict=True)]
-        path = stage_dir / "pairs.jsonl"
+        path = stage_dir / layout.PAIRS
         atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
         return {"dataset": str(path.relative_to(run_dir)), "rows": len(rows)}
 
     return run
+
+
+def compression_config(spec: DataSpec) -> dict[str, Any]:
+    """What a compression set's output depends on: its data, not the role the report gives it."""
+    return spec.model_dump(exclude_defaults=True, exclude={"role"})
 
 
 def _column_stats(summary: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,23 @@
+"""An experiment end to end: its stages (``resistkit.pipeline``), then its report."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from resistkit.pipeline import ExperimentRecipe, execute, load_experiment
+
+__all__ = ["load_experiment", "run_experiment"]
+
+
+def run_experiment(
+    exp: ExperimentRecipe, *, dry_run: bool = False, report: bool = True,
+    on_stage: Callable[[Any, str], None] | None = None,
+) -> dict[str, Any]:
+    """Run every stage not already complete, then write the report (unless ``dry_run``)."""
+    summary = execute(exp, dry_run=dry_run, on_stage=on_stage)
+    if not dry_run and report:
+        from resistkit.report import write_report
+
+        summary["report"] = str(write_report(summary["run_dir"]))
+    return summary

@@ -1,0 +1,83 @@
+"""`resistkit report RUN_DIR`: Markdown, PNG figures and a CSV, from the run directory alone.
+
+The plan is rebuilt from the run's resolved ``experiment.yaml`` and every number is read back
+from the outputs of the planned stages that match it (``report.collect``), so a report can be
+regenerated, or a run directory moved and reported, without the recipe that made it, and it
+never mixes in stages of an earlier plan.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from resistkit.pipeline import layout
+from resistkit.report import plots
+from resistkit.report.collect import collect_pairs, metric_of, missing_points
+from resistkit.report.tables import csv_text, table_section
+from resistkit.runinfo import atomic_write_text, read_json
+
+__all__ = ["write_report"]
+
+
+def _header(exp: Any, run_dir: Path) -> list[str]:
+    env_path = run_dir / layout.ENV_FILE
+    pk = read_json(env_path).get("packages", {}) if env_path.exists() else {}
+    return [f"# resistkit report: {exp.experiment}", "", f"Run directory: `{run_dir}`", "",
+            f"Seeds: {exp.seeds}. Base model: `{exp.model.name_or_path}`. "
+            f"torch {pk.get('torch')}, transformers {pk.get('transformers')}, "
+            f"trl {pk.get('trl')}.", ""]
+
+
+def _setting1_section(plan: Any, out: Path) -> tuple[list[str], list[dict]]:
+    rows = collect_pairs(plan)
+    lines = []
+    if rows:
+        fig = plots.plot_setting1(rows, out / "resistance.png")
+        lines += [f"![resistance]({fig.name})", ""]
+    lines += table_section(
+        "## Setting I: resistance",
+        "Mean training cross-entropy (nats/token) of forward alignment (θk trained on Dl, the "
+        "later slice's responses) and inverse alignment (θl trained on Dk). Resistance: "
+        "inverse < forward. Paper (Llama2-7B): θ2→θ1 0.1589 vs θ1→θ2 0.2018; θ3→θ1 0.1666 vs "
+        "θ1→θ3 0.2346.",
+        rows, ["pair", "forward_loss", "inverse_loss", "inverse_minus_forward", "diff_std",
+               "seeds", "forward_final_target_loss", "inverse_final_target_loss", "resistance"])
+    return lines, rows
+
+
+def _missing_section(plan: Any) -> list[str]:
+    if plan.points:
+        missing = missing_points(plan)
+    else:
+        missing = [r.label for r in plan.pairs if not plan.done(r.stage)]
+    if not missing:
+        return []
+    shown = ", ".join(" ".join(f"{k}={v}" for k, v in m.items() if v != "") for m in missing[:20])
+    more = f" and {len(missing) - 20} more" if len(missing) > 20 else ""
+    return [f"**Not finished yet** ({len(missing)} planned, without a result): {shown}{more}. "
+            "`resistkit run` the same recipe again to complete them.", ""]
+
+
+def write_report(run_dir: str | Path) -> Path:
+    """Write ``report.md``, figures and ``results.csv`` into ``RUN_DIR/report/``."""
+    from resistkit.pipeline import open_run
+
+    run_dir = Path(run_dir)
+    exp, plan = open_run(run_dir)
+    out = run_dir / layout.REPORT_DIR
+    out.mkdir(exist_ok=True)
+    lines = _header(exp, run_dir)
+    if exp.experiment in ("setting2", "setting3"):
+        from resistkit.report.rebound import rebound_section
+
+        section, rows = rebound_section(exp, plan, metric_of(exp, plan), out)
+    else:
+        section, rows = _setting1_section(plan, out)
+    lines += section + _missing_section(plan)
+    atomic_write_text(out / "results.csv",
+                      csv_text([{k: v for k, v in r.items() if not k.startswith("_")}
+                                for r in rows]))
+    lines += ["All numbers: [results.csv](results.csv)."]
+    atomic_write_text(out / "report.md", "\n".join(lines) + "\n")
+    return out / "report.md"

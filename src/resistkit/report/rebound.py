@@ -1,0 +1,128 @@
+"""The Setting II / III part of the report: rebound figure and tables, compression, Hooke."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from resistkit.report import plots
+from resistkit.report.collect import collect_points
+from resistkit.report.tables import markdown_table, paired_interval, table_section
+
+
+def rebound_summary(rows: list[dict]) -> list[dict]:
+    """Per (model, Q1): the early drop (first Q2 step) and the late slope, with 95 % intervals.
+
+    Rebound predicts early drops that grow with Q1 and late slopes near zero. Intervals
+    combine the two points' half-widths as independent samples (sqrt(h1² + h2²)); the paired
+    interval uses the per-record differences (same prompt, sample index and decoding seed).
+    """
+    out = []
+    for model in sorted({r["model"] for r in rows}):
+        for q1 in sorted({r["q1"] for r in rows if r["model"] == model and r["q1"] >= 0}):
+            line = sorted((r for r in rows if r["model"] == model and r["q1"] == q1),
+                          key=lambda r: r["q2"])
+            if len(line) < 3 or line[0]["q2"] != 0:
+                continue
+            out.append(_drop_row(model, q1, line))
+    return out
+
+
+def _drop_row(model: str, q1: int, line: list[dict]) -> dict[str, Any]:
+    a, b = line[0], line[1]
+    y, z = line[-2], line[-1]
+
+    def half(u: dict, v: dict) -> float:
+        return math.sqrt(u["ci95_half"] ** 2 + v["ci95_half"] ** 2)
+
+    paired = paired_interval(a["_by_id"], b["_by_id"])
+    return {
+        "model": model, "q1": q1,
+        "early_q2": b["q2"], "early_drop": b["mean"] - a["mean"],
+        "early_drop_ci95_half": half(a, b),
+        "early_drop_paired_mean": paired[0], "early_drop_paired_ci95_half": paired[1],
+        "paired_n": paired[2],
+        "early_slope_per_100": 100 * (b["mean"] - a["mean"]) / b["q2"],
+        "late_q2": f"{y['q2']}-{z['q2']}",
+        "late_slope_per_100": 100 * (z["mean"] - y["mean"]) / (z["q2"] - y["q2"]),
+        "late_slope_ci95_half": 100 * half(y, z) / (z["q2"] - y["q2"]),
+        "total_change": z["mean"] - a["mean"],
+    }
+
+
+def rebound_section(exp: Any, plan: Any, metric: str, out: Path) -> tuple[list[str], list[dict]]:
+    """Markdown lines and the results rows of Setting II / III."""
+    setting3 = exp.experiment == "setting3"
+    rows = collect_points(plan, metric)
+    if not rows:
+        return ["No planned point has a finished score yet.", ""], rows
+    title = "Setting III: rebound across base models" if setting3 else "Setting II: rebound"
+    base_label = "domain control (θ0)" if exp.setting2.control else "base model"
+    fig = plots.plot_setting2(rows, metric, out / "rebound.png", title, base_label)
+    lines = [f"## {title}", "", f"![rebound]({fig.name})", "",
+             f"Metric: `{metric}` (mean over all sampled responses and seeds, 95 % t "
+             f"interval half-width; q1 = -1 is the {base_label}).", ""]
+    cols = ["model", "q1", "q2", "mean", "ci95_half", "change_from_q2_0", "n", "nan",
+            "seeds", "seed_std"]
+    if not setting3:
+        cols.remove("model")
+    lines += [markdown_table(rows, cols), ""]
+    drops = rebound_summary(rows)
+    if drops:
+        lines += table_section(
+            "### Early drop and late slope",
+            "Rebound predicts an early drop (first inverse step) that grows with Q1, and a late "
+            "slope near zero. ± = 95 % interval half-width.",
+            drops, [c for c in ("model", "q1", "early_q2", "early_drop", "early_drop_ci95_half",
+                                "early_drop_paired_ci95_half", "early_slope_per_100",
+                                "late_q2", "late_slope_per_100", "late_slope_ci95_half",
+                                "total_change") if setting3 or c != "model"],
+            out / "rebound_summary.csv")
+    lines += compression_section(exp, plan, rows, cols, out)
+    return lines, rows
+
+
+def compression_section(exp: Any, plan: Any, rows: list[dict], cols: list[str],
+                        out: Path) -> list[str]:
+    comp = plots.plot_compression(rows, out / "compression.png")
+    if comp is None:
+        return []
+    keys = [k for k in rows[0] if k.startswith("bits_per_token[")]
+    lines = ["## Compression along the trajectory", "", f"![compression]({comp.name})", "",
+             markdown_table(rows, [c for c in cols if c in ("model", "q1", "q2")] + keys), ""]
+    from resistkit.elasticity import hooke_estimates
+
+    hooke = hooke_estimates(plan, exp)
+    if not hooke:
+        return lines
+    lines += table_section(
+        "### Hooke's law: k̂ = |dγ_align/dQ2| / |dγ_pre/dQ2|",
+        "Slopes of bits/token against inverse samples, for the forward (alignment) set and "
+        "held-out pre-training text; 95 % paired bootstrap interval over records. The theory "
+        "predicts k ≈ |D_pre| / |D_align| (tokens).",
+        hooke, ["model", "seed", "q1", "k_hat", "k_ci95_low", "k_ci95_high", "k_predicted",
+                "slope_pre_bits_per_sample", "slope_align_bits_per_sample",
+                "slope_perturb_bits_per_sample"], out / "hooke.csv",
+    ) + ["Numbers: [hooke.csv](hooke.csv).", ""]
+    return lines + hooke_scaling_section(hooke, out)
+
+
+def hooke_scaling_section(hooke: list[dict], out: Path) -> list[str]:
+    """Figure and table of k̂ against the predicted k, where bases record their volume."""
+    from resistkit.elasticity import hooke_scaling
+
+    if not any(r.get("k_predicted") for r in hooke):
+        return []
+    fig = plots.plot_hooke(hooke, out / "hooke.png")
+    lines = ["![hooke](hooke.png)", ""] if fig else []
+    scaling = hooke_scaling(hooke)
+    if scaling:
+        lines += table_section(
+            "### Does k̂ grow with the pre-training volume?",
+            "Exponent b of k̂ ∝ |D_pre|^b per Q1 (least squares on logs over bases and seeds, "
+            "95 % t interval); the theory predicts b = 1. `ratio_to_predicted` is the "
+            "geometric mean of k̂ / k_predicted.",
+            scaling, ["q1", "points", "volumes", "exponent", "exponent_ci95_half",
+                      "predicted_exponent", "ratio_to_predicted"], out / "hooke_scaling.csv")
+    return lines

