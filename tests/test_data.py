@@ -362,7 +362,7 @@ def test_build_is_reproducible(tmp_path: Path) -> None:
 def test_cli_list_and_show() -> None:
     from typer.testing import CliRunner
 
-    from resistkit.commands.data import app
+    from resistkit.cli.data import app
 
     runner = CliRunner()
     res = runner.invoke(app, ["list", "--json"])
@@ -375,7 +375,7 @@ def test_cli_list_and_show() -> None:
 
 
 def test_importing_cli_module_stays_light() -> None:
-    code = ("import sys, resistkit.commands.data, resistkit.data; "
+    code = ("import sys, resistkit.cli, resistkit.data; "
             "print(sorted(m for m in ('datasets', 'transformers', 'tokenizers', 'torch') "
             "if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -25,6 +25,7 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM
 
+from resistkit.errors import RunError
 from resistkit.launch import (
     CONFIG_NAMES,
     available_configs,
@@ -32,7 +33,8 @@ from resistkit.launch import (
     resolve_accelerate_config,
 )
 from resistkit.recipes import load_recipe
-from resistkit.train import read_losses, slice_dir, train
+from resistkit.training.layout import slice_dir
+from resistkit.training.train import read_losses, train
 
 LOSS_RTOL = 1e-4
 WEIGHT_ATOL = 1e-4
@@ -112,7 +114,7 @@ def test_shipped_configs_resolve_by_name_and_path(repo: Path, tmp_path: Path) ->
     own = tmp_path / "mine.yaml"
     own.write_text("distributed_type: MULTI_GPU\n")
     assert resolve_accelerate_config(str(own)) == own.resolve()
-    with pytest.raises(ValueError, match="zero3_offload"):
+    with pytest.raises(RunError, match="zero3_offload"):
         resolve_accelerate_config("zero4")
 
 
@@ -244,7 +246,7 @@ def test_run_launches_every_training_stage(repo: Path, reference: Path, tmp_path
     from typer.testing import CliRunner
 
     from resistkit.cli import app
-    from resistkit.pipeline import load_experiment, run_experiment
+    from resistkit.experiment import load_experiment, run_experiment
 
     base = reference / "final"  # any trained model will do as θ0 here
     sets = [f"model.name_or_path={base}", "setting2.q1=[16]", "setting2.q2=[0, 16]",

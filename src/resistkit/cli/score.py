@@ -1,4 +1,4 @@
-"""``resistkit score``: run named scorers over generations or a dataset.
+"""`resistkit score`: run named scorers over generations or a dataset.
 
 Only typer is imported at module level; the scoring package (and through it torch and
 transformers, on first use of a model) is imported inside the command so ``--help`` stays fast.
@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+
+from resistkit.cli.common import VerboseOpt
 
 _SCORERS = (
     "sentiment-lexicon, sentiment-classifier, reward-model, cost-model, refusal, compression, kl"
@@ -121,6 +123,7 @@ def score(
     ] = None,
     seed: Annotated[int, typer.Option(help="Sampling seed, for dataset specs.")] = 42,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+    verbose: VerboseOpt = False,
 ) -> None:
     """Score generations or a dataset with one or more named scorers.
 
@@ -130,8 +133,7 @@ def score(
     """
     from rich.console import Console
 
-    from resistkit.data.errors import DataSpecError
-    from resistkit.scoring import ScoringError, render_table
+    from resistkit.scoring import render_table
     from resistkit.scoring.stage import run_score
 
     given: dict[str, Any] = {
@@ -153,23 +155,11 @@ def score(
     # Only options the user set are passed, so each scorer keeps its own defaults and an
     # option that no selected scorer uses is reported instead of silently ignored.
     options = {k: v for k, v in given.items() if v is not None}
-    try:
-        run = run_score(
-            input,
-            scorer,
-            output=output,
-            summary_output=summary,
-            split=split,
-            num_samples=num_samples,
-            seed=seed,
-            response_column=response_column,
-            prompt_column=prompt_column,
-            progress=progress,
-            **options,
-        )
-    except (ScoringError, DataSpecError) as err:
-        typer.secho(f"error: {err}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(2) from None
+    run = run_score(
+        input, scorer, output=output, summary_output=summary, split=split,
+        num_samples=num_samples, seed=seed, response_column=response_column,
+        prompt_column=prompt_column, progress=progress, **options,
+    )
 
     console = Console()
     console.print(render_table(run.summary, title=f"{run.summary['n_records']} records: {input}"))

@@ -1,0 +1,110 @@
+"""What every command shares: the error handler, logging, and the common options.
+
+Every command is registered through ``App``, whose ``command()`` wraps it so that a
+``ResistkitError`` (bad input the user can fix) becomes one line on stderr and exit status 2,
+and ``-v`` adds the traceback. Anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import sys
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+
+from resistkit.errors import ResistkitError
+
+EXPERIMENTS, STAGES, TOOLS = "Experiments", "Stages", "Data, models and tools"
+
+RecipeArg = Annotated[Path, typer.Argument(help="Recipe YAML file.", show_default=False)]
+SetOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set", "-s",
+        help="Override a recipe key, e.g. --set train.learning_rate=2e-5 (repeatable).",
+    ),
+]
+OutOpt = Annotated[
+    str | None, typer.Option("--output-dir", "-o", help="Run directory (overrides the recipe).")
+]
+AccelOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--accelerate-config",
+        help="Train under `accelerate launch` with this config: ddp, zero2, zero3, "
+        "zero3_offload, fsdp, or a YAML path.",
+    ),
+]
+ProcsOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--num-processes", min=1,
+        help="Processes (GPUs) under accelerate (default config: ddp, default count: the "
+        "config's).",
+    ),
+]
+ResumeOpt = Annotated[
+    bool, typer.Option(help="Continue from the last checkpoint in the run directory.")
+]
+VerboseOpt = Annotated[
+    bool, typer.Option("--verbose", "-v", help="Log progress; show tracebacks of errors.")
+]
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    """Print a one-line error and exit with ``code`` (2: bad input), no traceback."""
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code)
+
+
+def setup_logging(verbose: bool) -> None:
+    """Configure logging once per process: INFO with ``-v``, else warnings only."""
+    root = logging.getLogger()
+    level = logging.INFO if verbose else logging.WARNING
+    if not root.handlers:
+        logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    root.setLevel(level)
+
+
+def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Run a command with logging set up and user errors reported as one line (exit 2)."""
+
+    @functools.wraps(fn)
+    def command(*args: Any, **kwargs: Any) -> Any:
+        verbose = bool(kwargs.get("verbose", False))
+        setup_logging(verbose)
+        try:
+            return fn(*args, **kwargs)
+        except ResistkitError as err:
+            if verbose:
+                traceback.print_exc(file=sys.stderr)
+            fail(str(err), err.exit_code)
+        except KeyboardInterrupt:
+            typer.secho("interrupted: run the same command again to resume", err=True)
+            raise typer.Exit(130) from None
+
+    return command
+
+
+class App(typer.Typer):
+    """A ``typer.Typer`` whose commands all go through ``handle_errors``."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("no_args_is_help", True)
+        kwargs.setdefault("pretty_exceptions_enable", False)
+        kwargs.setdefault("add_completion", False)
+        super().__init__(**kwargs)
+
+    def command(self, *args: Any, **kwargs: Any) -> Callable[[Callable[..., Any]], Any]:
+        register = super().command(*args, **kwargs)
+        return lambda fn: register(handle_errors(fn))
+
+
+def stage_overrides(overrides: list[str] | None, output_dir: str | None) -> list[str]:
+    """``--set`` values plus ``-o`` as the ``output_dir`` override."""
+    return [*(overrides or []), *([f"output_dir={output_dir}"] if output_dir else [])]

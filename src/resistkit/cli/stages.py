@@ -1,0 +1,151 @@
+"""Stage commands: `train`, `generate`, `inverse` (`score` lives in ``cli.score``).
+
+Each parses its options and calls one function of the library; torch, transformers and TRL
+are imported inside the commands so that ``resistkit --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from resistkit.cli.common import (
+    AccelOpt,
+    OutOpt,
+    ProcsOpt,
+    RecipeArg,
+    ResumeOpt,
+    SetOpt,
+    VerboseOpt,
+    stage_overrides,
+)
+
+
+def _close_process_group() -> None:
+    """End a launched run's process group before the interpreter exits.
+
+    Left to interpreter teardown, gloo/DeepSpeed threads are sometimes destroyed while still
+    joinable, and a rank aborts ("terminate called without an active exception") after all
+    its work is saved; the launcher then reports the whole run as failed.
+    """
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
+def train(
+    recipe: RecipeArg,
+    set_: SetOpt = None,
+    output_dir: OutOpt = None,
+    resume: ResumeOpt = True,
+    accelerate_config: AccelOpt = None,
+    num_processes: ProcsOpt = None,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Fine-tune with a TRL trainer on the recipe's data, saving slices along the way.
+
+    Slices are complete models saved after `save_at_samples` training samples. The recipe's
+    `train:` keys are the TRL config's own fields (SFTConfig, DPOConfig). A killed run
+    started again resumes from its last checkpoint; a finished run is not recomputed.
+    """
+    from resistkit.recipes import load_recipe
+
+    sets = stage_overrides(set_, output_dir)
+    rec = load_recipe(recipe, sets)
+    if accelerate_config is not None or num_processes is not None:
+        # Re-run this command under `accelerate launch`; the recipe was validated above.
+        from resistkit.launch import launch_train
+
+        code = launch_train(recipe, accelerate_config=accelerate_config or "ddp",
+                            num_processes=num_processes, overrides=sets,
+                            train_args=[] if resume else ["--no-resume"])
+        raise typer.Exit(code)
+    from resistkit.training.train import train as run_train
+
+    result = run_train(rec, resume=resume)
+    _close_process_group()
+    if int(os.environ.get("RANK", "0")) != 0:
+        return  # under accelerate launch, rank 0 alone reports
+    typer.echo(f"final model: {result.final_dir}")
+    for n, path in result.slices.items():
+        typer.echo(f"slice @ {n} samples: {path}")
+    loss = result.metrics.get("train_loss")
+    if loss is not None:
+        typer.echo(f"mean training loss: {loss:.4f}")
+
+
+def generate(
+    recipe: RecipeArg,
+    model: Annotated[
+        str | None,
+        typer.Option("--model", "-m", help="Model directory, hub id or built-in name "
+                     "(default: the recipe's)."),
+    ] = None,
+    output: Annotated[
+        str | None, typer.Option("--output", help="Output JSONL (default: in the run dir).")
+    ] = None,
+    set_: SetOpt = None,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Sample responses to the recipe's `generate.prompts` and write them as JSONL.
+
+    Each line holds the prompt, the response, the model and the decoding parameters.
+    """
+    from resistkit.generation import generate_from_recipe
+    from resistkit.recipes import load_recipe
+
+    path = generate_from_recipe(load_recipe(recipe, set_ or []), model=model, output=output)
+    typer.echo(f"wrote {path}")
+
+
+def inverse(
+    model: Annotated[str, typer.Argument(help="Model directory, slice or hub id to fine-tune.")],
+    data: Annotated[
+        str, typer.Option("--data", "-d", help="Inverse-direction data spec.")
+    ] = "builtin:reviews/negative",
+    save_at: Annotated[
+        str, typer.Option("--save-at", help="Comma-separated sample counts to save slices at.")
+    ] = "50,100,200",
+    output_dir: Annotated[str, typer.Option("--output-dir", "-o", help="Run directory.")] = (
+        "runs/inverse"
+    ),
+    recipe: Annotated[
+        Path | None, typer.Option("--recipe", "-r", help="Recipe with `train:` settings.")
+    ] = None,
+    method: Annotated[str, typer.Option(help="sft, or dpo with preference data.")] = "sft",
+    set_: SetOpt = None,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Fine-tune an (aligned) model in the inverse direction, saving slices along the way.
+
+    The paper's inverse step on its own: e.g. a positive-SFT slice trained on negative
+    reviews, with checkpoints at each Q2 volume. Hyper-parameters come from --recipe (its
+    `train:`) and --set.
+    """
+    from resistkit.recipes import apply_override, load_recipe, validate_recipe
+    from resistkit.training.train import train as run_train
+
+    try:
+        volumes = [int(v) for v in save_at.split(",") if v.strip()]
+    except ValueError:
+        from resistkit.errors import RunError
+
+        raise RunError(f"--save-at {save_at!r}: expected sample counts separated by commas, "
+                       "e.g. 50,100,200") from None
+    sets = [f"model.name_or_path={model}", f"data.dataset={data}", f"method={method}",
+            f"save_at_samples={volumes}", f"output_dir={output_dir}", *(set_ or [])]
+    if recipe is not None:
+        rec = load_recipe(recipe, sets)
+    else:
+        raw: dict = {}
+        for item in sets:
+            apply_override(raw, item)
+        rec = validate_recipe(raw, "resistkit inverse")
+    result = run_train(rec)
+    for n, path in result.slices.items():
+        typer.echo(f"slice @ {n} inverse samples: {path}")
