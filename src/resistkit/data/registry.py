@@ -4,7 +4,7 @@ Spec syntax (the string a recipe's ``data.dataset`` holds):
 
 - ``builtin:NAME`` - a data set shipped inside the package (``list_builtin()`` lists them):
   ``reviews/positive``, ``reviews/negative``, ``reviews/all``, ``pretrain``, ``pretrain/wiki``,
-  ``pretrain/shakespeare``, ``safety/safe``, ``safety/harmful``, ``safety/preference``,
+  ``pretrain/shakespeare``, ``pretrain/no-reviews``, ``safety/safe``, ``safety/harmful``, ``safety/preference``,
   ``safety/prompts``. Splits: ``train`` and ``heldout``. A bare ``NAME`` works too.
 - ``json:PATH`` / ``csv:PATH`` - a local JSON Lines, JSON (list of records) or CSV file, read
   with ``datasets``. If the file has a ``split`` column, rows are filtered by it; otherwise the
@@ -124,6 +124,10 @@ _BUILTINS: dict[str, _Builtin] = {b.name: b for b in (
               _Part("shakespeare", _always, _as_text("shakespeare")),
               _Part("reviews", lambda r: r["pretrain_split"] is not None, _review_as_text,
                     split_field="pretrain_split"))),
+    _Builtin("pretrain/no-reviews", ("text",), _TEXT_COLS, "CC BY-SA 4.0 + public domain",
+             "Wikipedia + Shakespeare only: pre-training text that holds the review domain out.",
+             (_Part("wiki", _always, _as_text("wiki")),
+              _Part("shakespeare", _always, _as_text("shakespeare")))),
     _Builtin("safety/safe", ("prompt_completion",), _PC_COLS, "MIT (PyRIT)",
              "Harmful requests with safe answers (human score <= 0.25) or generic refusals.",
              (_Part("safety_safe", _always, _pick(_PC_COLS)),)),
