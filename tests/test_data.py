@@ -23,6 +23,7 @@ EXPECTED_COLUMNS = {
     "pretrain": {"text", "source"},
     "pretrain/wiki": {"text"},
     "pretrain/shakespeare": {"text"},
+    "pretrain/no-reviews": {"text", "source"},
     "safety/safe": {"prompt", "completion"},
     "safety/harmful": {"prompt", "completion"},
     "safety/preference": {"prompt", "chosen", "rejected"},
@@ -74,6 +75,12 @@ def test_review_heldout_prompts_disjoint_from_train() -> None:
     assert len(set(held_prompts)) == len(held_prompts) == 600  # unique generation prompts
     assert not set(held_prompts) & {_key(p) for p in train["prompt"]}
     assert sorted(held["label"]).count(1) == 300
+
+
+def test_no_reviews_pretraining_text_holds_the_review_domain_out() -> None:
+    for split in ("train", "heldout"):
+        sources = set(load_data("builtin:pretrain/no-reviews", split=split)["source"])
+        assert sources == {"wiki", "shakespeare"}
 
 
 def test_pretrain_never_contains_heldout_reviews() -> None:

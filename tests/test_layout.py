@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import json
-from importlib import metadata
 from pathlib import Path
 
 import pytest
@@ -104,10 +103,7 @@ def test_missing_optional_package_is_one_line_and_exit_2(
 ) -> None:
     from resistkit.models import builtin
 
-    def missing(name: str) -> str:
-        raise metadata.PackageNotFoundError(name)
-
-    monkeypatch.setattr(builtin.metadata, "version", missing)
+    monkeypatch.setattr(builtin, "SMOLLM2_PACKAGE", "no-such-package")
     monkeypatch.setenv("RESISTKIT_CACHE", str(tmp_path))
     result = CliRunner().invoke(app, ["generate", str(repo / "recipes/tiny/sft.yaml"),
                                       "--model", "smollm2-135m"])

@@ -83,10 +83,7 @@ def test_a_hub_id_that_cannot_be_loaded_is_named_in_one_error() -> None:
 
 def test_missing_gguf_package_says_how_to_install(monkeypatch: pytest.MonkeyPatch,
                                                   tmp_path: Path) -> None:
-    def missing(name: str) -> str:
-        raise metadata.PackageNotFoundError(name)
-
-    monkeypatch.setattr(builtin.metadata, "version", missing)
+    monkeypatch.setattr(builtin, "SMOLLM2_PACKAGE", "no-such-package")
     monkeypatch.setenv("RESISTKIT_CACHE", str(tmp_path))
     with pytest.raises(ModelError, match=r"pip install 'resistkit\[gguf\]'"):
         resolve_model("smollm2-135m")

@@ -20,8 +20,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from resistkit.files import read_jsonl
 from resistkit.pipeline import layout
-from resistkit.runinfo import read_jsonl
 
 
 def _roles(exp: Any) -> tuple[int, int, int | None] | None:
@@ -121,7 +121,7 @@ def _predicted_k(plan: Any, point: Any, q1: int) -> dict[str, Any]:
     """|D_pre| / |D_align| in tokens, where the base model says how much it was trained on."""
     from resistkit.errors import ResistkitError
     from resistkit.models import resolve_model
-    from resistkit.training.layout import CHECKPOINT_INFO, log_file
+    from resistkit.training.layout import CHECKPOINT_INFO
 
     try:
         resolved = resolve_model(point.base)
@@ -131,12 +131,10 @@ def _predicted_k(plan: Any, point: Any, q1: int) -> dict[str, Any]:
     if not resolved.is_local or not info_path.exists():
         return {}
     d_pre = json.loads(info_path.read_text())["tokens_seen"]
-    train_log = log_file(plan.dir(point.forward))
-    d_align = None
-    if train_log.exists():
-        for row in read_jsonl(train_log):
-            if row.get("samples", 0) <= q1 and "num_tokens" in row:
-                d_align = row["num_tokens"]
+    # |D_align|: tokens of the first q1 forward samples, counted from the data the forward
+    # stage consumed (a trainer's token counter restarts when a run resumes).
+    tokens = plan.outputs(point.forward).get("tokens_at_samples") or {}
+    d_align = tokens.get(str(q1))
     if not d_align:
         return {"pretrain_tokens": d_pre}
     return {"pretrain_tokens": d_pre, "align_tokens": d_align, "k_predicted": d_pre / d_align}

@@ -11,6 +11,13 @@ class ResistkitError(Exception):
     """A user-facing error: the message is complete on one line; the CLI exits with status 2."""
 
     exit_code = 2
+    # True when the problem is only an input that is not on this machine (a hub model or data
+    # set out of reach, a directory another run has not made yet): a dry run plans past it.
+    missing_input = False
+
+    def unavailable(self) -> ResistkitError:
+        self.missing_input = True
+        return self
 
 
 class RecipeError(ResistkitError, ValueError):

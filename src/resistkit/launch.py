@@ -102,8 +102,8 @@ def build_launch_command(
 
 def write_stage_recipe(recipe: Any, path: str | os.PathLike[str]) -> Path:
     """Write a Recipe (pydantic) or a plain mapping as YAML; return the path."""
+    from resistkit.files import atomic_write_text
     from resistkit.recipes import dump_recipe
-    from resistkit.runinfo import atomic_write_text
 
     path = Path(path)
     if isinstance(recipe, Mapping):

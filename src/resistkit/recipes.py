@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, TypeAdapter, ValidationError
 
 from resistkit.errors import RecipeError
 from resistkit.models.resolve import TINY, is_tiny
@@ -29,6 +29,12 @@ class Strict(BaseModel):
     """Every recipe section: unknown keys are errors (with the nearest valid key)."""
 
     model_config = ConfigDict(extra="forbid", protected_namespaces=())
+    # The file the recipe came from, for errors found after parsing ("recipe" if none).
+    _origin: str = PrivateAttr("recipe")
+
+    @property
+    def origin(self) -> str:
+        return self._origin
 
 
 class TinyModelConfig(Strict):
@@ -71,10 +77,11 @@ class DataSpec(Strict):
 
 
 class LoraSpec(Strict):
-    r: int = 8
-    lora_alpha: int = 16
-    lora_dropout: float = 0.0
-    target_modules: list[str] | str = "all-linear"
+    r: int = Field(8, ge=1, description="Rank of the adapters.")
+    lora_alpha: int = Field(16, ge=1, description="Scale of the adapters (alpha / r).")
+    lora_dropout: float = Field(0.0, ge=0.0, lt=1.0)
+    target_modules: list[str] | str = Field(
+        "all-linear", description="Module names (suffixes) to adapt, or all-linear.")
 
 
 class GenerationSpec(Strict):
@@ -129,14 +136,21 @@ def load_recipe(
 ) -> Any:
     """Read a YAML recipe, apply ``key.path=value`` overrides and validate it."""
     source = str(path)
+    if Path(path).is_dir():
+        raise RecipeError(source, "", "is a directory; give a recipe YAML file")
     try:
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
         raise RecipeError(source, "", "file not found") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise RecipeError(source, "", f"cannot be read as UTF-8 text ({err})") from None
     try:
-        raw = yaml.safe_load(text) or {}
+        raw = yaml.safe_load(text)
     except yaml.YAMLError as err:
-        raise RecipeError(source, "", f"not valid YAML: {err}") from None
+        raise RecipeError(source, "", f"not valid YAML: {_yaml_problem(err)}") from None
+    if raw is None:
+        raise RecipeError(source, "", "the file is empty; a recipe is a YAML mapping of keys "
+                          "(see recipes/ for examples)")
     if not isinstance(raw, dict):
         raise RecipeError(source, "", "the top level must be a mapping of keys")
     for item in overrides:
@@ -158,7 +172,16 @@ def apply_override(raw: dict[str, Any], item: str, source: str = "--set") -> Non
         if not isinstance(child, dict):
             raise RecipeError(source, key, f"'{part}' is not a mapping, cannot set a sub-key")
         node = child
-    node[parts[-1]] = yaml.safe_load(value) if value != "" else None
+    try:
+        node[parts[-1]] = yaml.safe_load(value) if value != "" else None
+    except yaml.YAMLError as err:
+        raise RecipeError("--set", key, f"value {value!r} is not valid YAML "
+                          f"({_yaml_problem(err)}); quote it or close its brackets") from None
+
+
+def _yaml_problem(err: yaml.YAMLError) -> str:
+    """PyYAML's multi-line message, on one line."""
+    return " ".join(str(err).split())
 
 
 def validate_recipe(raw: dict[str, Any], source: str, *, model: type[BaseModel] = Recipe) -> Any:
@@ -169,6 +192,7 @@ def validate_recipe(raw: dict[str, Any], source: str, *, model: type[BaseModel] 
         first = err.errors()[0]
         key = ".".join(str(p) for p in first["loc"])
         raise RecipeError(source, key, first["msg"]) from None
+    recipe._origin = source
     if isinstance(recipe, Recipe):
         if recipe.method not in METHODS:
             raise RecipeError(source, "method", f"unknown method {recipe.method!r}; methods: "
@@ -178,9 +202,50 @@ def validate_recipe(raw: dict[str, Any], source: str, *, model: type[BaseModel] 
             recipe.model.tiny = TinyModelConfig()
         if recipe.prompt_format == "template" and not recipe.prompt_template:
             raise RecipeError(source, "prompt_template", "required when prompt_format=template")
-        if sorted(set(recipe.save_at_samples)) != recipe.save_at_samples:
-            raise RecipeError(source, "save_at_samples", "must be strictly increasing")
+        check_volumes(recipe.save_at_samples, "save_at_samples", source, allow_empty=True)
+        check_train_numbers(recipe.train, source)
+        if recipe.generate is not None:
+            check_generation(recipe.generate, source, "generate")
     return recipe
+
+
+def check_volumes(values: list[int], key: str, source: str, *, allow_empty: bool = False,
+                  allow_zero: bool = False) -> None:
+    """Sample counts of a grid: positive (or zero where allowed), strictly increasing."""
+    if not values and not allow_empty:
+        raise RecipeError(source, key, "is empty; give at least one sample count")
+    low = 0 if allow_zero else 1
+    bad = [v for v in values if isinstance(v, bool) or v < low]
+    if bad:
+        raise RecipeError(source, key, f"{bad} {'are' if len(bad) > 1 else 'is'} not "
+                          f"{'>= 0' if allow_zero else 'positive'} sample counts")
+    if sorted(set(values)) != values:
+        raise RecipeError(source, key, f"{values} must be strictly increasing")
+
+
+# `train:` fields whose nonsense values TRL accepts and fails on late (or trains on silently).
+_POSITIVE_FIELDS = ("per_device_train_batch_size", "gradient_accumulation_steps",
+                    "num_train_epochs", "learning_rate", "logging_steps", "save_steps")
+
+
+def check_train_numbers(train: Mapping[str, Any], source: str, prefix: str = "train") -> None:
+    for key in _POSITIVE_FIELDS:
+        value = train.get(key)
+        if value is not None and not isinstance(value, bool) and value <= 0:
+            raise RecipeError(source, f"{prefix}.{key}", f"must be positive, got {value!r}")
+    max_steps = train.get("max_steps")
+    if max_steps is not None and max_steps != -1 and max_steps <= 0:
+        raise RecipeError(source, f"{prefix}.max_steps", f"must be -1 (use epochs) or positive, "
+                          f"got {max_steps!r}")
+    max_length = train.get("max_length")
+    if max_length is not None and max_length < 2:
+        raise RecipeError(source, f"{prefix}.max_length", f"must be at least 2, got {max_length}")
+
+
+def check_generation(gen: GenerationSpec, source: str, key: str) -> None:
+    if not gen.do_sample and gen.num_return_sequences > 1:
+        raise RecipeError(source, f"{key}.num_return_sequences", "greedy decoding (do_sample: "
+                          "false) gives one answer per prompt; set it to 1 or sample")
 
 
 def nearest(key: str, options: typing.Iterable[str]) -> str | None:

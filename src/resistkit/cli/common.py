@@ -63,12 +63,38 @@ def fail(message: str, code: int = 2) -> NoReturn:
 
 
 def setup_logging(verbose: bool) -> None:
-    """Configure logging once per process: INFO with ``-v``, else warnings only."""
+    """Configure logging once per process: INFO with ``-v``, else warnings only; without
+    ``-v`` the progress bars and advisory warnings of datasets, transformers and the hub are
+    off (resistkit reports progress itself)."""
     root = logging.getLogger()
     level = logging.INFO if verbose else logging.WARNING
     if not root.handlers:
         logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     root.setLevel(level)
+    if not verbose:
+        quiet_third_party()
+
+
+def quiet_third_party() -> None:
+    """Third-party progress bars and notices off: before those libraries are imported through
+    their environment switches, after it through their own functions."""
+    import os
+
+    for key in ("HF_DATASETS_DISABLE_PROGRESS_BARS", "HF_HUB_DISABLE_PROGRESS_BARS",
+                "TRANSFORMERS_NO_ADVISORY_WARNINGS"):
+        os.environ.setdefault(key, "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("DATASETS_VERBOSITY", "error")
+    if "datasets" in sys.modules:
+        import datasets
+
+        datasets.disable_progress_bars()
+        datasets.logging.set_verbosity_error()
+    if "transformers" in sys.modules:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        hf_logging.set_verbosity_error()
 
 
 def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:

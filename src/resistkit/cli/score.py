@@ -41,7 +41,7 @@ def score(
     ] = None,
     summary: Annotated[
         Path | None,
-        typer.Option(help="Summary JSON (default: <input stem>.summary.json beside it)."),
+        typer.Option(help="Summary JSON (default: beside the scores: <stem>.summary.json)."),
     ] = None,
     model: Annotated[
         str | None,

@@ -43,6 +43,10 @@ def train(
     set_: SetOpt = None,
     output_dir: OutOpt = None,
     resume: ResumeOpt = True,
+    force: Annotated[
+        bool, typer.Option("--force", help="Train again from scratch in a run directory that "
+                           "holds a run of another recipe or other inputs.")
+    ] = False,
     accelerate_config: AccelOpt = None,
     num_processes: ProcsOpt = None,
     verbose: VerboseOpt = False,
@@ -63,11 +67,12 @@ def train(
 
         code = launch_train(recipe, accelerate_config=accelerate_config or "ddp",
                             num_processes=num_processes, overrides=sets,
-                            train_args=[] if resume else ["--no-resume"])
+                            train_args=[*([] if resume else ["--no-resume"]),
+                                        *(["--force"] if force else [])])
         raise typer.Exit(code)
     from resistkit.training.train import train as run_train
 
-    result = run_train(rec, resume=resume)
+    result = run_train(rec, resume=resume, force=force)
     _close_process_group()
     if int(os.environ.get("RANK", "0")) != 0:
         return  # under accelerate launch, rank 0 alone reports
@@ -87,7 +92,8 @@ def generate(
                      "(default: the recipe's)."),
     ] = None,
     output: Annotated[
-        str | None, typer.Option("--output", help="Output JSONL (default: in the run dir).")
+        str | None, typer.Option("--output", "-o", help="Output JSONL (default: the recipe's "
+                                 "generate.output, else OUTPUT_DIR/generations.jsonl).")
     ] = None,
     set_: SetOpt = None,
     verbose: VerboseOpt = False,

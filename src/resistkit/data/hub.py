@@ -273,7 +273,7 @@ def _load_raw(repo_id: str, config: str | None, hub_split: str, data_files: str 
             f"dataset {spec!r}: could not load {repo_id!r} (config {config!r}, split "
             f"{hub_split!r}) from the hub: {err}. Without hub access, pass data_files= with a "
             f"local copy in the hub's schema."
-        ) from err
+        ).unavailable() from err
 
 
 def load_hub(rest: str, *, split: str = "train", data_files: str | None = None,

@@ -4,8 +4,9 @@ Spec syntax (the string a recipe's ``data.dataset`` holds):
 
 - ``builtin:NAME`` - a data set shipped inside the package (``list_builtin()`` lists them):
   ``reviews/positive``, ``reviews/negative``, ``reviews/all``, ``pretrain``, ``pretrain/wiki``,
-  ``pretrain/shakespeare``, ``pretrain/no-reviews``, ``safety/safe``, ``safety/harmful``, ``safety/preference``,
-  ``safety/prompts``. Splits: ``train`` and ``heldout``. A bare ``NAME`` works too.
+  ``pretrain/shakespeare``, ``pretrain/no-reviews``, ``safety/safe``, ``safety/harmful``,
+  ``safety/preference``, ``safety/prompts``. Splits: ``train`` and ``heldout``. A bare
+  ``NAME`` works too.
 - ``json:PATH`` / ``csv:PATH`` - a local JSON Lines, JSON (list of records) or CSV file, read
   with ``datasets``. If the file has a ``split`` column, rows are filtered by it; otherwise the
   whole file answers whatever split is asked for. A bare path ending in .jsonl/.json/.csv works.
@@ -303,6 +304,29 @@ def sample_indices(n: int, num_samples: int | None, seed: int, shuffle: bool) ->
     if not shuffle:
         return range(k)
     return np.random.default_rng(seed).permutation(n)[:k].tolist()
+
+
+def data_identity(spec: str, data_files: str | None = None) -> Any:
+    """What a data spec reads, for fingerprints: the content digests of a built-in's files (from
+    the package manifest) or of a local file; a hub id (not content-checked) otherwise."""
+    from resistkit.files import file_sha256
+
+    scheme, rest = parse_spec(spec)
+    if scheme == "builtin":
+        name = rest.strip().strip("/")
+        if name not in _BUILTINS:
+            raise _unknown_builtin(name)
+        manifest = json.loads((BUILTIN_DIR / "manifest.json").read_text(encoding="utf-8"))
+        files = sorted({f"{p.file}.jsonl.gz" for p in _BUILTINS[name].parts})
+        return {f: manifest["files"][f]["content_sha256"][:16] for f in files}
+    if scheme in ("json", "csv"):
+        path = Path(rest).expanduser()
+        if not path.is_file():
+            raise DataSpecError(f"dataset {spec!r}: file {str(path)!r} does not exist")
+        return file_sha256(path)[:32]
+    if data_files is not None:
+        return file_sha256(Path(data_files).expanduser())[:32]
+    return {"hub": rest}
 
 
 def load_data(

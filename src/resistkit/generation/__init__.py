@@ -42,6 +42,7 @@ def generate_prompt_set(
     from resistkit.models import resolve_spec, spec_model, spec_tokenizer
     from resistkit.prompts import render_prompt
 
+    check_output(Path(out), prompt_set)
     ds = load_data(
         prompt_set.dataset, split=prompt_set.split, num_samples=prompt_set.num_samples,
         seed=prompt_set.seed if prompt_set.seed is not None else data_seed,
@@ -72,6 +73,19 @@ def generate_prompt_set(
         lm, tokenizer, prompts, Path(out), params, record_model=record_model,
         rendered=rendered, batch_size=gen.batch_size, progress=progress, extra=extra,
     )
+
+
+def check_output(out: Path, prompt_set: DataSpec) -> None:
+    """Refuse, before any work, an output that is a directory or the prompt file itself."""
+    from resistkit.errors import RunError
+
+    if out.is_dir():
+        raise RunError(f"output {out} is a directory; give a .jsonl file name")
+    source = prompt_set.dataset.partition(":")[2] if ":" in prompt_set.dataset \
+        else prompt_set.dataset
+    for candidate in (source, prompt_set.data_files):
+        if candidate and Path(candidate).expanduser().resolve() == out.resolve():
+            raise RunError(f"output {out} is the prompt file; refusing to overwrite it")
 
 
 def generate_from_recipe(

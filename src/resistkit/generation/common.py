@@ -4,7 +4,6 @@ JSONL rows they all write (prompt, response, model, decoding parameters, version
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,8 +60,9 @@ def write_generation_rows(
     extra: dict[str, Any] | None = None,
 ) -> None:
     """One JSON line per (prompt, sample), written atomically; shared by every backend."""
-    tmp = output.with_name(f".{output.name}.tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
+    from resistkit.files import atomic_write_lines
+
+    def lines() -> Any:
         for i, prompt in enumerate(prompts):
             for s, response in enumerate(responses[i]):
                 row = {
@@ -71,10 +71,11 @@ def write_generation_rows(
                     "sample": s,
                     "prompt": prompt,
                     "response": response,
-                    "model": str(model_path),
+                    "model": model_path if isinstance(model_path, dict) else str(model_path),
                     "params": record_params,
                     "versions": versions,
                     **(extra or {}),
                 }
-                fh.write(json.dumps(row, ensure_ascii=False) + "\n")
-    os.replace(tmp, output)
+                yield json.dumps(row, ensure_ascii=False) + "\n"
+
+    atomic_write_lines(output, lines())

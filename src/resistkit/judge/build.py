@@ -25,11 +25,12 @@ from pathlib import Path
 from typing import Any
 
 from resistkit.errors import JudgeError
+from resistkit.files import atomic_write_json, read_json
 from resistkit.judge.evaluate import accuracy, evaluate_judge, judge_scores
 from resistkit.judge.tasks import BASE_MODEL_ID, BASE_MODULE, BASE_PACKAGE, SENTIMENT, JudgeTask
 from resistkit.judge.train import MAX_GRAD_NORM, WARMUP_RATIO, WEIGHT_DECAY, carve_validation
 from resistkit.models.builtin import JUDGE_FILE
-from resistkit.runinfo import atomic_write_json, package_versions, read_json
+from resistkit.runinfo import package_versions
 
 log = logging.getLogger(__name__)
 

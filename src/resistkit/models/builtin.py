@@ -16,13 +16,13 @@ any of them (or an alias) into a local directory. Nothing here imports torch.
 from __future__ import annotations
 
 import importlib.util
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
 from resistkit.errors import ModelError
+from resistkit.files import cache_root
 from resistkit.models.gguf import INFO_FILE
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
@@ -37,15 +37,6 @@ SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 # mistaken for the new one.
 SENTIMENT_JUDGE_ID = "sentiment-minilm-v2"
 JUDGE_FILE = "judge.json"
-
-
-def cache_root(cache_dir: str | Path | None = None) -> Path:
-    """Where converted and built models live: ``cache_dir``, ``$RESISTKIT_CACHE`` or
-    ``~/.cache/resistkit``."""
-    if cache_dir is not None:
-        return Path(cache_dir)
-    env = os.environ.get("RESISTKIT_CACHE")
-    return Path(env) if env else Path.home() / ".cache" / "resistkit"
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,7 @@ def convert_gguf(gguf: Path, target: Path, source: dict[str, Any] | None = None)
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from resistkit.runinfo import atomic_write_json
+    from resistkit.files import atomic_write_json
 
     start = time.perf_counter()
     log.info("converting %s to safetensors in %s (once)", gguf.name, target)

@@ -77,7 +77,8 @@ def _load_error(model: ResolvedModel, what: str, err: Exception) -> ModelError:
                  "local hub cache (is this machine offline, or the id misspelt?)")
     else:
         where = f"the files in {model.path!r} could not be read"
-    return ModelError(f"cannot load {what} {model.name!r}: {where}: {first}")
+    error = ModelError(f"cannot load {what} {model.name!r}: {where}: {first}")
+    return error.unavailable() if model.source == "hub" else error
 
 
 def _as_resolved(model: ResolvedModel | str, what: str = "model") -> ResolvedModel:
@@ -172,6 +173,39 @@ def load_classifier(model: ResolvedModel | str, **options: Any) -> tuple[Any, An
     if getattr(loaded.config, "pad_token_id", None) is None:
         loaded.config.pad_token_id = load_tokenizer(model, cache=True).pad_token_id
     return loaded, dev
+
+
+def load_config(model: ResolvedModel | str, *, trust_remote_code: bool = False) -> Any:
+    """The model's config (no weights): enough to check a recipe against the model."""
+    from transformers import AutoConfig
+
+    resolved = _as_resolved(model)
+    kwargs: dict[str, Any] = {"revision": resolved.revision}
+    if resolved.gguf_file:
+        kwargs["gguf_file"] = resolved.gguf_file
+    if trust_remote_code:
+        kwargs["trust_remote_code"] = True
+    try:
+        return AutoConfig.from_pretrained(resolved.path, **kwargs)
+    except (OSError, ValueError) as err:
+        raise _load_error(resolved, "the config of", err) from err
+
+
+def model_identity(model: ResolvedModel) -> Any:
+    """What the model *is*, for fingerprints: a digest of a local directory's files (config,
+    tokenizer, weights) or of its GGUF file; a hub id with its revision (unpinned hub ids are
+    not content-checked: pin them as ID@REVISION); None for ``tiny`` (its config defines it)."""
+    from pathlib import Path
+
+    from resistkit.files import dir_identity, file_sha256
+
+    if model.source == "tiny":
+        return None
+    if model.source == "hub":
+        return {"hub": model.path, "revision": model.revision}
+    if model.gguf_file:
+        return file_sha256(Path(model.path) / model.gguf_file)[:32]
+    return dir_identity(model.path)
 
 
 def describe_model(model: ResolvedModel, loaded: Any) -> dict[str, Any]:

@@ -113,5 +113,5 @@ def resolve_model(
         raise ModelError(
             f"model {name!r}: no such directory, and not a hub id or a built-in name "
             f"({', '.join(m.name for m in builtin.BUILTIN_MODELS)})"
-        )
+        ).unavailable()
     return ResolvedModel(name, hub_id, "hub", revision=pinned or revision, gguf_file=gguf_file)

@@ -13,11 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from resistkit.errors import RunError
+from resistkit.files import atomic_write_json, atomic_write_text
 from resistkit.pipeline import layout
 from resistkit.pipeline.runner import Plan, Stage
 from resistkit.pipeline.schema import ExperimentRecipe, load_experiment
 from resistkit.recipes import dump_recipe
-from resistkit.runinfo import atomic_write_json, atomic_write_text, environment
+from resistkit.runinfo import environment
 
 log = logging.getLogger(__name__)
 
@@ -56,9 +57,15 @@ def execute(
     exp: ExperimentRecipe, *, dry_run: bool = False,
     on_stage: Callable[[Stage, str], None] | None = None,
 ) -> dict[str, Any]:
-    """Run (or with ``dry_run`` only plan) every stage not already complete."""
+    """Check every input, then run (or with ``dry_run`` only plan) every stage not done."""
+    from resistkit.pipeline.preflight import preflight
+
+    notes = preflight(exp, exp.origin, dry_run=dry_run)
+    for note in notes:
+        log.warning(note)
     plan, info = plan_experiment(exp)
-    summary = {"run_dir": str(plan.run_dir), "stages": describe_plan(plan), **info}
+    summary = {"run_dir": str(plan.run_dir), "stages": describe_plan(plan), "notes": notes,
+               **info}
     if dry_run:
         return summary
     plan.run_dir.mkdir(parents=True, exist_ok=True)

@@ -1,9 +1,14 @@
-"""Stages with fingerprints and manifests: finished work is never recomputed.
+"""Stages with fingerprints and manifests: finished work is never recomputed, and an output is
+never reused once its inputs changed or it was damaged.
 
-A stage's fingerprint hashes its own settings and its dependencies' fingerprints, so changing
+A stage's fingerprint hashes its own settings (including the content identity of the models
+and data files it reads from outside the run) and its dependencies' fingerprints, so changing
 one setting invalidates exactly that stage and what depends on it. A stage writes
-``manifest.json`` (via a temp file and rename) only when it is complete; a directory without a
-manifest is an interrupted stage, resumed if its ``pending.json`` fingerprint still matches.
+``manifest.json`` (via a temp file and rename) only when it is complete, recording the size,
+hash (and line count) of every file it wrote and the digest of each dependency's outputs it
+read. A stage is done only while its fingerprint matches, its files are intact, its
+dependencies are done and their outputs are the ones it read; a directory without a manifest
+is an interrupted stage, resumed if its ``pending.json`` fingerprint still matches.
 """
 
 from __future__ import annotations
@@ -18,7 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from resistkit.runinfo import atomic_write_json, read_json
+from resistkit.errors import ResistkitError
+from resistkit.files import atomic_write_json, read_json, record_file, unchanged
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +84,7 @@ class Plan:
         self.stages: dict[str, Stage] = {}
         self.points: list[Point] = []
         self.pairs: list[PairRun] = []
+        self._checked: dict[str, tuple[str, str]] = {}
 
     def add(self, stage: Stage) -> Stage:
         if stage.name in self.stages:
@@ -103,39 +110,84 @@ class Plan:
         return name in self.stages and self.status(self.stages[name]) == "done"
 
     def status(self, stage: Stage) -> str:
-        """done | stale (settings changed) | partial (interrupted) | todo."""
+        """done | stale (inputs, settings or outputs changed) | partial (interrupted) | todo."""
+        return self.check(stage)[0]
+
+    def check(self, stage: Stage) -> tuple[str, str]:
+        """The status of a stage and why (empty for done and todo)."""
+        if stage.name not in self._checked:
+            self._checked[stage.name] = self._check(stage)
+        return self._checked[stage.name]
+
+    def _check(self, stage: Stage) -> tuple[str, str]:
         path = self.dir(stage.name)
-        manifest = path / MANIFEST
-        if manifest.exists():
-            return "done" if read_json(manifest)["fingerprint"] == stage.fingerprint else "stale"
-        if (path / PENDING).exists():
-            return "partial" if read_json(path / PENDING)["fingerprint"] == stage.fingerprint \
-                else "stale"
-        return "todo"
+        if not (path / MANIFEST).exists():
+            if not (path / PENDING).exists():
+                return "todo", ""
+            try:
+                same = read_json(path / PENDING)["fingerprint"] == stage.fingerprint
+            except (ResistkitError, KeyError):
+                return "stale", "pending.json is damaged"
+            return ("partial", "interrupted") if same else ("stale", "settings changed")
+        try:
+            manifest = read_json(path / MANIFEST)
+            recorded = manifest["fingerprint"], manifest["files"], manifest["dep_digests"]
+        except (ResistkitError, KeyError):
+            return "stale", "manifest.json is damaged or from an older resistkit"
+        if recorded[0] != stage.fingerprint:
+            return "stale", "settings or inputs changed"
+        for dep in stage.deps:
+            if self.status(self.stages[dep]) != "done":
+                return "stale", f"waits for {dep}"
+            if recorded[2].get(dep) != self.digest(dep):
+                return "stale", f"{dep} was recomputed with other outputs"
+        for rel, record in recorded[1].items():
+            if not unchanged(path / rel, record):
+                return "stale", f"output {rel} changed or is missing"
+        return "done", ""
+
+    def digest(self, name: str) -> str | None:
+        """The digest of a finished stage's output files, as its manifest records it."""
+        try:
+            return read_json(self.dir(name) / MANIFEST).get("digest")
+        except ResistkitError:
+            return None
 
     def run(self, *, on_stage: Callable[[Stage, str], None] | None = None) -> None:
         for stage in self.stages.values():
-            status = self.status(stage)
+            status, why = self.check(stage)
             if on_stage is not None:
                 on_stage(stage, status)
             if status == "done":
                 continue
             path = self.dir(stage.name)
             if status == "stale":
-                log.info("settings of %s changed: recomputing it", stage.name)
+                log.info("recomputing %s: %s", stage.name, why)
                 shutil.rmtree(path)
             path.mkdir(parents=True, exist_ok=True)
             atomic_write_json(path / PENDING, {"fingerprint": stage.fingerprint,
                                                "config": stage.config})
             start = time.time()
             outputs = stage.run(path)
+            files = outputs_of(path)
             atomic_write_json(path / MANIFEST, {
                 "stage": stage.name,
                 "kind": stage.kind,
                 "fingerprint": stage.fingerprint,
                 "config": stage.config,
                 "deps": stage.deps,
+                "dep_digests": {dep: self.digest(dep) for dep in stage.deps},
                 "outputs": outputs,
+                "files": files,
+                "digest": _hash({k: v["sha256"] for k, v in files.items()}),
                 "seconds": round(time.time() - start, 2),
             })
             (path / PENDING).unlink(missing_ok=True)
+            self._checked.clear()  # what depends on this stage is judged afresh
+
+
+def outputs_of(stage_dir: Path) -> dict[str, dict[str, Any]]:
+    """A record of every file a stage wrote (its manifest and pending marker aside)."""
+    return {str(f.relative_to(stage_dir)): record_file(f)
+            for f in sorted(stage_dir.rglob("*"))
+            if f.is_file() and f.name not in (MANIFEST, PENDING)}

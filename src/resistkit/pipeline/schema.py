@@ -20,6 +20,9 @@ from resistkit.recipes import (
     PromptFormat,
     Strict,
     TinyModelConfig,
+    check_generation,
+    check_train_numbers,
+    check_volumes,
     nearest,
     validate_trainer_fields,
 )
@@ -144,7 +147,10 @@ class ExperimentRecipe(Strict):
 
 
 def validate_experiment(recipe: ExperimentRecipe, source: str) -> ExperimentRecipe:
+    """Checks across fields (pydantic checked names and types); inputs are checked later,
+    before the first stage runs (``pipeline.preflight``)."""
     recipe.train = validate_trainer_fields(recipe.train, "sft", source)
+    check_train_numbers(recipe.train, source)
     if recipe.launch is not None:
         from resistkit.launch import resolve_accelerate_config
 
@@ -158,36 +164,80 @@ def validate_experiment(recipe: ExperimentRecipe, source: str) -> ExperimentReci
     for section in {need[recipe.experiment], recipe.experiment}:
         if getattr(recipe, section) is None:
             raise RecipeError(source, section, f"required for experiment {recipe.experiment}")
+    if not recipe.seeds:
+        raise RecipeError(source, "seeds", "is empty; give at least one seed")
+    if len(set(recipe.seeds)) != len(recipe.seeds):
+        raise RecipeError(source, "seeds", f"{recipe.seeds} repeats a seed; seeds must differ")
+    check_generation(recipe.eval.generation, source, "eval.generation")
+    check_eval(recipe, source)
     if recipe.setting2 is not None:
-        s2 = recipe.setting2
-        if is_tiny(recipe.model.name_or_path) and recipe.experiment == "setting2":
-            raise RecipeError(source, "model.name_or_path", "'tiny' is an untrained model with "
-                              "no baseline to rebound to; use builtin:tiny-base or a trained "
-                              "model directory")
-        if s2.inverse_method not in METHODS:
-            raise RecipeError(source, "setting2.inverse_method",
-                              f"unknown method {s2.inverse_method!r}; methods: "
-                              f"{', '.join(method_names())}", nearest(s2.inverse_method, METHODS))
-        assign_roles(recipe)
-        check_roles(recipe, source)
-        merged = {**recipe.train, **s2.inverse_train}
-        s2.inverse_train = {
-            k: v for k, v in validate_trainer_fields(merged, s2.inverse_method, source).items()
-            if k in s2.inverse_train
-        }
-        for key, values in (("setting2.q1", s2.q1), ("setting2.q2", s2.q2)):
-            if sorted(set(values)) != values:
-                raise RecipeError(source, key, "must be strictly increasing")
-        if s2.control is not None and s2.control.num_samples is None:
-            raise RecipeError(source, "setting2.control.num_samples", "required")
-        if s2.q1 and s2.q1[0] <= 0:
-            raise RecipeError(source, "setting2.q1", "volumes must be positive")
-    s1 = recipe.setting1
-    if s1 is not None and sorted(set(s1.slices)) != s1.slices:
-        raise RecipeError(source, "setting1.slices", "must be strictly increasing")
-    if recipe.setting1 is not None and len(recipe.setting1.slices) < 2:
-        raise RecipeError(source, "setting1.slices", "needs at least two slices to form a pair")
+        _validate_setting2(recipe, source)
+    if recipe.setting1 is not None:
+        check_volumes(recipe.setting1.slices, "setting1.slices", source)
+        if len(recipe.setting1.slices) < 2:
+            raise RecipeError(source, "setting1.slices", "needs at least two slices to form a pair")
+    if recipe.setting3 is not None:
+        labels = [m.label for m in recipe.setting3.models]
+        if not labels or len(set(labels)) != len(labels):
+            raise RecipeError(source, "setting3.models", f"labels {labels} must be non-empty "
+                              "and unique")
     return recipe
+
+
+def _validate_setting2(recipe: ExperimentRecipe, source: str) -> None:
+    s2 = recipe.setting2
+    assert s2 is not None
+    if is_tiny(recipe.model.name_or_path) and recipe.experiment == "setting2":
+        raise RecipeError(source, "model.name_or_path", "'tiny' is an untrained model with "
+                          "no baseline to rebound to; use builtin:tiny-base or a trained "
+                          "model directory")
+    if s2.inverse_method not in METHODS:
+        raise RecipeError(source, "setting2.inverse_method",
+                          f"unknown method {s2.inverse_method!r}; methods: "
+                          f"{', '.join(method_names())}", nearest(s2.inverse_method, METHODS))
+    assign_roles(recipe)
+    check_roles(recipe, source)
+    merged = {**recipe.train, **s2.inverse_train}
+    s2.inverse_train = {
+        k: v for k, v in validate_trainer_fields(merged, s2.inverse_method, source).items()
+        if k in s2.inverse_train
+    }
+    check_train_numbers(s2.inverse_train, source, "setting2.inverse_train")
+    check_volumes(s2.q1, "setting2.q1", source)
+    check_volumes(s2.q2, "setting2.q2", source, allow_zero=True)
+    if s2.control is not None and s2.control.num_samples is None:
+        raise RecipeError(source, "setting2.control.num_samples", "required")
+
+
+def check_eval(recipe: ExperimentRecipe, source: str) -> None:
+    """Scorers, their options and the metric exist; compression sets do not collide."""
+    from resistkit.scoring import SCORERS
+    from resistkit.scoring.registry import route_options
+
+    ev = recipe.eval
+    if not ev.scorers:
+        raise RecipeError(source, "eval.scorers", "is empty; name at least one scorer")
+    for i, name in enumerate(ev.scorers):
+        if name not in SCORERS:
+            raise RecipeError(source, f"eval.scorers.{i}", f"unknown scorer {name!r}; scorers: "
+                              f"{', '.join(sorted(SCORERS))}", nearest(name, SCORERS))
+    if len(set(ev.scorers)) != len(ev.scorers):
+        raise RecipeError(source, "eval.scorers", f"{ev.scorers} lists a scorer twice")
+    specs = [SCORERS[name] for name in ev.scorers]
+    try:
+        route_options(specs, ev.scorer_options)
+    except ValueError as err:
+        raise RecipeError(source, "eval.scorer_options", str(err)) from None
+    columns = [c for spec in specs for c in spec.columns if c not in spec.auxiliary]
+    if ev.metric is not None and ev.metric not in columns:
+        raise RecipeError(source, "eval.metric", f"{ev.metric!r} is not a column of the "
+                          f"scorers {ev.scorers}; columns: {', '.join(columns)}",
+                          nearest(ev.metric, columns))
+    keys = [f"{c.dataset}:{c.split}" for c in ev.compression]
+    dupes = sorted({k for k in keys if keys.count(k) > 1})
+    if dupes:
+        raise RecipeError(source, "eval.compression", f"{dupes} measured twice; each data set "
+                          "and split once")
 
 
 def guess_role(spec: DataSpec, forward: DataSpec, inverse: DataSpec) -> str:

@@ -23,9 +23,10 @@ from resistkit.recipes import DataSpec
 
 
 def _train_config(exp: ExperimentRecipe, model: Any, data: DataSpec, save_at: list[int],
-                  seed: int, method: str, extra: dict[str, Any]) -> dict[str, Any]:
+                  seed: int, method: str, extra: dict[str, Any],
+                  produced: bool = False) -> dict[str, Any]:
     return {
-        "model": model, "data": data.model_dump(exclude_defaults=True), "save_at": save_at,
+        "model": model, "data": steps.data_config(data, produced=produced), "save_at": save_at,
         "seed": seed,
         "method": method, "train": {**steps.SEQUENTIAL, **exp.train, **extra},
         "lora": exp.lora.model_dump(exclude_defaults=True) if exp.lora else None,
@@ -34,16 +35,34 @@ def _train_config(exp: ExperimentRecipe, model: Any, data: DataSpec, save_at: li
 
 
 def _base_model_config(exp: ExperimentRecipe) -> dict[str, Any]:
-    # Non-default settings only: a field added to the schema later leaves fingerprints alone.
-    return exp.model.model_dump(exclude_defaults=True)
+    """The base model's settings and content identity: replacing its weights at the same path
+    makes every stage that reads it stale. Non-default settings only: a field added to the
+    schema later leaves fingerprints alone."""
+    from resistkit.errors import ResistkitError
+    from resistkit.models import is_tiny, model_identity, resolve_spec
+
+    config = exp.model.model_dump(exclude_defaults=True)
+    if not is_tiny(exp.model.name_or_path):
+        try:
+            config["identity"] = model_identity(resolve_spec(exp.model))
+        except ResistkitError as err:
+            if not err.missing_input:
+                raise
+            # Not on this machine (a dry run plans past it; a real run refused it already):
+            # no finished stage can match this fingerprint.
+            config["identity"] = {"unavailable": exp.model.name_or_path}
+    return config
 
 
 def _add_train(plan: Plan, exp: ExperimentRecipe, name: str, *, model_path: str | None,
                model_cfg: Any, data: DataSpec, save_at: list[int], seed: int, deps: list[str],
                method: str = "sft", extra: dict[str, Any] | None = None,
-               train_samples: int | None = None, measure_target: bool = False) -> str:
+               train_samples: int | None = None, measure_target: bool = False,
+               produced: bool = False) -> str:
+    """A training stage; ``produced``: its data is a file an earlier stage of the run wrote."""
     plan.add(Stage(name, "train",
-                   _train_config(exp, model_cfg, data, save_at, seed, method, extra or {}),
+                   _train_config(exp, model_cfg, data, save_at, seed, method, extra or {},
+                                 produced),
                    steps.train_stage(plan.run_dir, exp, model_path=model_path, data=data,
                                      save_at=save_at, seed=seed, method=method,
                                      extra_train=extra, measure_target=measure_target),
@@ -60,7 +79,7 @@ def _add_eval(plan: Plan, exp: ExperimentRecipe, point: str, label: dict[str, An
     model_cfg = model_path or _base_model_config(exp)
     names = {kind: layout.eval_stage(point, kind) for kind in layout.EVAL_KINDS}
     gen_cfg = {"model": model_cfg, "seed": seed,
-               "prompts": exp.eval.prompts.model_dump(exclude_defaults=True),
+               "prompts": steps.data_config(exp.eval.prompts),
                "generation": exp.eval.generation.model_dump(exclude_defaults=True),
                "prompt_format": exp.prompt_format, "prompt_template": exp.prompt_template}
     plan.add(Stage(names[layout.GENERATE], "generate", gen_cfg,
@@ -68,7 +87,7 @@ def _add_eval(plan: Plan, exp: ExperimentRecipe, point: str, label: dict[str, An
                    deps=deps))
     plan.add(Stage(names[layout.SCORE], "score",
                    {"scorers": exp.eval.scorers, "options": exp.eval.scorer_options,
-                    "point": {"seed": seed, "q1": max(label["q1"], 0), "q2": max(label["q2"], 0)}},
+                    "point": {k: v for k, v in label.items() if k != "model"}},
                    steps.score_stage(plan.run_dir, exp, generations_stage=names[layout.GENERATE]),
                    deps=[names[layout.GENERATE]]))
     if exp.eval.compression:
@@ -162,8 +181,8 @@ def _plan_inverse(plan: Plan, exp: ExperimentRecipe, lay: SeedLayout, q1: int, f
     if s2.inverse_method == "dpo":
         pairs = lay.inverse_pairs()
         plan.add(Stage(pairs, "data",
-                       {"chosen": second.model_dump(exclude_defaults=True),
-                        "rejected": first.model_dump(exclude_defaults=True),
+                       {"chosen": steps.data_config(second),
+                        "rejected": steps.data_config(first),
                         "n": max(q2_pos), "seed": lay.seed},
                        steps.preference_pairs_stage(plan.run_dir, chosen=second, rejected=first,
                                                     n=max(q2_pos), seed=lay.seed)))
@@ -175,7 +194,7 @@ def _plan_inverse(plan: Plan, exp: ExperimentRecipe, lay: SeedLayout, q1: int, f
     for inv, save_at in runs:
         _add_train(plan, exp, inv, model_path=slice_q1, model_cfg=slice_q1, data=inv_data,
                    save_at=save_at, seed=lay.seed, deps=deps, method=s2.inverse_method,
-                   extra=s2.inverse_train)
+                   extra=s2.inverse_train, produced=inv_data is not second)
         for q2 in save_at:
             _add_eval(plan, exp, lay.point(q1, q2),
                       {"model": lay.model, "seed": lay.seed, "q1": q1, "q2": q2},
@@ -201,7 +220,7 @@ def plan_setting1(plan: Plan, exp: ExperimentRecipe) -> dict[str, Any]:
             gen = layout.eval_stage(lay.responses(k), layout.GENERATE)
             plan.add(Stage(gen, "generate",
                            {"model": model, "seed": seed,
-                            "prompts": prompts.model_dump(exclude_defaults=True),
+                            "prompts": steps.data_config(prompts),
                             "generation": exp.eval.generation.model_dump(exclude_defaults=True)},
                            steps.generate_stage(plan.run_dir, exp, model_path=model, seed=seed,
                                                 prompts=prompts),
@@ -220,7 +239,7 @@ def plan_setting1(plan: Plan, exp: ExperimentRecipe) -> dict[str, Any]:
                 name = _add_train(plan, exp, lay.pair(direction, src, dst), model_path=model,
                                   model_cfg=model, data=data, save_at=[], seed=seed,
                                   deps=[sft, data_stage], train_samples=s1.pair_samples or 0,
-                                  measure_target=True)
+                                  measure_target=True, produced=True)
                 plan.pairs.append(PairRun({"seed": seed, "direction": direction, "k": k,
                                            "l": l, "src": src, "dst": dst}, name))
     return {"pairs": [list(p) for p in pairs], "train_samples": max(s1.slices) * len(exp.seeds)}

@@ -96,7 +96,8 @@ def train_stage(
             train={**SEQUENTIAL, **exp.train, **(extra_train or {})},
         )
         # With `launch:` the stage trains in accelerate-launched subprocesses (multi-GPU).
-        result = train(recipe) if exp.launch is None else launched_train(stage_dir, recipe, exp)
+        result = train(recipe, source=exp.origin) if exp.launch is None \
+            else launched_train(stage_dir, recipe, exp)
         clear_checkpoints(stage_dir)
         rel = {n: str(p.relative_to(run_dir)) for n, p in result.slices.items()}
         extra: dict[str, Any] = {}
@@ -107,6 +108,7 @@ def train_stage(
             "slices": {str(n): p for n, p in rel.items()},
             "final": str(result.final_dir.relative_to(run_dir)),
             "train_loss": result.metrics.get("train_loss"),
+            "tokens_at_samples": result.metrics.get("tokens_at_samples"),
             "losses": _losses(stage_dir),
         }
 
@@ -119,8 +121,8 @@ def launched_train(stage_dir: Path, recipe: Recipe, exp: ExperimentRecipe) -> An
     The stage recipe is written to the stage directory and the outputs are read back from the
     files the in-process path writes too (``train_manifest.json``, slices, the JSONL log).
     """
+    from resistkit.files import read_json
     from resistkit.launch import launch_train, write_stage_recipe
-    from resistkit.runinfo import read_json
     from resistkit.training.layout import manifest_file
     from resistkit.training.train import TrainResult
 
@@ -158,7 +160,7 @@ def _target_loss(stage_dir: Path, recipe: Recipe, model: str) -> float:
 
 
 def _losses(stage_dir: Path) -> list[dict[str, float]]:
-    from resistkit.runinfo import read_jsonl
+    from resistkit.files import read_jsonl
     from resistkit.training.layout import log_file
 
     return [{"step": r["step"], "samples": r["samples"], "loss": r["loss"]}
@@ -250,7 +252,7 @@ def responses_dataset_stage(run_dir: Path, *, generations_stage: str) -> Any:
     """Setting I's D_k: a slice's responses as prompt/completion training data."""
 
     def run(stage_dir: Path) -> dict[str, Any]:
-        from resistkit.runinfo import atomic_write_text
+        from resistkit.files import atomic_write_text
 
         rows = []
         src = run_dir / generations_stage / layout.GENERATIONS
@@ -273,7 +275,7 @@ def preference_pairs_stage(run_dir: Path, *, chosen: DataSpec, rejected: DataSpe
 
     def run(stage_dir: Path) -> dict[str, Any]:
         from resistkit.data import load_data
-        from resistkit.runinfo import atomic_write_text
+        from resistkit.files import atomic_write_text
 
         good = load_data(chosen.dataset, split=chosen.split, num_samples=n,
                          seed=chosen.seed if chosen.seed is not None else seed,
@@ -290,9 +292,21 @@ def preference_pairs_stage(run_dir: Path, *, chosen: DataSpec, rejected: DataSpe
     return run
 
 
+def data_config(spec: DataSpec, *, produced: bool = False) -> dict[str, Any]:
+    """A data spec as a stage fingerprint holds it: its settings and its content identity (a
+    data file replaced at the same path makes the stage stale). Files the run ``produced``
+    itself (DPO pairs, Setting I responses) are covered by the stage that wrote them."""
+    from resistkit.data import data_identity
+
+    config = spec.model_dump(exclude_defaults=True, exclude={"role"})
+    if not produced:
+        config["identity"] = data_identity(spec.dataset, spec.data_files)
+    return config
+
+
 def compression_config(spec: DataSpec) -> dict[str, Any]:
     """What a compression set's output depends on: its data, not the role the report gives it."""
-    return spec.model_dump(exclude_defaults=True, exclude={"role"})
+    return data_config(spec)
 
 
 def _column_stats(summary: dict[str, Any]) -> dict[str, Any]:

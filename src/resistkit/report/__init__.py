@@ -11,11 +11,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from resistkit.files import atomic_write_text, read_json
 from resistkit.pipeline import layout
 from resistkit.report import plots
 from resistkit.report.collect import collect_pairs, metric_of, missing_points
 from resistkit.report.tables import csv_text, table_section
-from resistkit.runinfo import atomic_write_text, read_json
 
 __all__ = ["write_report"]
 

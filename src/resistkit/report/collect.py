@@ -12,10 +12,10 @@ import statistics
 from collections import defaultdict
 from typing import Any
 
+from resistkit.files import read_jsonl
 from resistkit.pipeline import layout
 from resistkit.pipeline.runner import Plan, Point
 from resistkit.report.tables import t_interval
-from resistkit.runinfo import read_jsonl
 
 
 def metric_of(exp: Any, plan: Plan) -> str:

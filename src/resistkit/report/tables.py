@@ -48,7 +48,7 @@ def table_section(title: str, text: str, rows: list[dict], cols: list[str],
     """A Markdown heading, a paragraph and a table, as report lines; with ``csv_path`` every
     column of ``rows`` is written there too."""
     if csv_path is not None:
-        from resistkit.runinfo import atomic_write_text
+        from resistkit.files import atomic_write_text
 
         atomic_write_text(csv_path, csv_text(rows))
     return [title, "", text, "", markdown_table(rows, cols), ""]

@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from resistkit.errors import ScoringError
+from resistkit.files import atomic_write_lines
 
 # Response columns tried in order when none is named: generations, prompt/completion data,
 # plain-text data.
@@ -50,7 +49,7 @@ class Records:
 
 def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
     """Objects of a JSONL file; errors name the file and the 1-based line number."""
-    from resistkit.runinfo import read_jsonl as read
+    from resistkit.files import read_jsonl as read
 
     return read(path, ScoringError)
 
@@ -147,19 +146,6 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
-def _atomic_write(path: Path, lines: Iterable[str]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            for line in lines:
-                handle.write(line)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_scores(
     path: str | Path, rows: Sequence[Mapping[str, Any]], columns: Mapping[str, Sequence[float]]
 ) -> None:
@@ -171,9 +157,9 @@ def write_scores(
             merged = {**row, **{name: columns[name][i] for name in names}}
             yield json.dumps(_json_safe(merged), ensure_ascii=False, allow_nan=False) + "\n"
 
-    _atomic_write(Path(path), lines())
+    atomic_write_lines(path, lines())
 
 
 def write_json(path: str | Path, obj: Any) -> None:
     text = json.dumps(_json_safe(obj), indent=2, ensure_ascii=False, allow_nan=False, default=str)
-    _atomic_write(Path(path), [text + "\n"])
+    atomic_write_lines(path, [text + "\n"])

@@ -234,7 +234,9 @@ def route_options(specs: Sequence[ScorerSpec], options: Mapping[str, Any]) -> li
 
 @contextmanager
 def _progress_bar(enabled: bool) -> Iterator[Any]:
-    if not enabled:
+    import sys
+
+    if not enabled or not sys.stderr.isatty():  # no bar in logs and pipes
         yield None
         return
     from rich.console import Console

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from resistkit.errors import ScoringError
 from resistkit.scoring.io import default_paths, load_records, write_json, write_scores
 from resistkit.scoring.registry import ScoringContext, get_scorer, score_records
 from resistkit.scoring.summary import summarize
@@ -18,6 +19,33 @@ class ScoreRun:
     scores_path: Path
     summary_path: Path
     summary: dict[str, Any]
+
+
+def output_paths(records: Any, source: str | Path, output: str | Path | None,
+                 summary_output: str | Path | None) -> tuple[Path, Path]:
+    """Where scores and summary go: ``-o`` and the summary beside it, else beside the input.
+
+    Refused before any scoring: an output that is the input file (it would be overwritten), one
+    path for both outputs, and an output that is a directory.
+    """
+    default_scores, default_summary = default_paths(records, source)
+    scores = Path(output) if output is not None else default_scores
+    if summary_output is not None:
+        summary = Path(summary_output)
+    elif output is not None:
+        summary = scores.with_name(scores.name.removesuffix(".jsonl").removesuffix(".scores")
+                                   + ".summary.json")
+    else:
+        summary = default_summary
+    for flag, path in (("--output", scores), ("--summary", summary)):
+        if path.is_dir():
+            raise ScoringError(f"{flag} {path} is a directory; give a file name")
+        if records.path is not None and path.resolve() == records.path.resolve():
+            raise ScoringError(f"{flag} {path} is the input file; refusing to overwrite it "
+                               "(give another output path)")
+    if scores.resolve() == summary.resolve():
+        raise ScoringError(f"--output and --summary are both {scores}; give two files")
+    return scores, summary
 
 
 def run_score(
@@ -48,12 +76,9 @@ def run_score(
         response_column=response_column,
         prompt_column=prompt_column,
     )
+    scores_path, summary_path = output_paths(records, source, output, summary_output)
     ctx = ScoringContext(source=records.source, progress=progress)
     columns = score_records(records.for_scoring(), list(scorers), context=ctx, **options)
-
-    default_scores, default_summary = default_paths(records, source)
-    scores_path = Path(output) if output is not None else default_scores
-    summary_path = Path(summary_output) if summary_output is not None else default_summary
     clashes = sorted(set(columns) & {k for row in records.rows for k in row})
     write_scores(scores_path, records.rows, columns)
 

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from resistkit.runinfo import atomic_write_json
+from resistkit.files import atomic_write_json
 from resistkit.training.common import save_atomically
 from resistkit.training.layout import SLICE_INFO, slice_dir
 

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from resistkit.runinfo import read_json, truncate_jsonl_log
+from resistkit.files import read_json, truncate_jsonl_log
 
 log = logging.getLogger(__name__)
 

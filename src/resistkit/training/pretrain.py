@@ -40,8 +40,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from resistkit.errors import DataSpecError
+from resistkit.files import atomic_write_json, atomic_write_text
 from resistkit.recipes import dump_recipe
-from resistkit.runinfo import atomic_write_json, atomic_write_text, environment
+from resistkit.runinfo import environment
 from resistkit.training import common
 from resistkit.training.heldout import (
     heldout_blocks,

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from resistkit.runinfo import atomic_write_json
+from resistkit.files import atomic_write_json
 from resistkit.training import common
 from resistkit.training.heldout import bits_per_token
 from resistkit.training.layout import CHECKPOINT_INFO, log_file, tokens_dir

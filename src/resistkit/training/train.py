@@ -14,9 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from resistkit.errors import RecipeError
+from resistkit.files import atomic_write_json, atomic_write_text, read_jsonl
 from resistkit.models import is_tiny, spec_model, spec_tokenizer
 from resistkit.recipes import Recipe, dump_recipe
-from resistkit.runinfo import atomic_write_json, atomic_write_text, environment, read_jsonl
+from resistkit.runinfo import environment
 from resistkit.training import common
 from resistkit.training.callbacks import jsonl_log_callback, slice_callback
 from resistkit.training.layout import (
@@ -62,10 +64,7 @@ def load_training_data(recipe: Recipe) -> Dataset:
     from resistkit.data import load_data
     from resistkit.prompts import to_trl_format
 
-    if recipe.data is None:
-        from resistkit.errors import RecipeError
-
-        raise RecipeError(recipe.output_dir, "data", "the recipe has no `data:` to train on")
+    assert recipe.data is not None  # preflight_train checked it
     spec = recipe.data
     num = spec.num_samples
     if num is None and recipe.save_at_samples:
@@ -121,17 +120,15 @@ def load_base_model(recipe: Recipe, base: Path | None, tokenizer: Any) -> Any:
     return AutoModelForCausalLM.from_pretrained(base, dtype="float32")
 
 
-def _callbacks(recipe: Recipe, run_dir: Path, config: Any, holder: dict[str, Any],
-               progress: bool) -> list[Any]:
+def _callbacks(recipe: Recipe, run_dir: Path, config: Any, holder: dict[str, Any]) -> list[Any]:
     per_step = common.samples_per_step(config.to_dict(), config.world_size)
     callbacks = [jsonl_log_callback(log_file(run_dir), per_step)]
     if recipe.save_at_samples:
         too_big = [n for n in recipe.save_at_samples if n > holder["num_samples"]]
         if too_big:
-            from resistkit.errors import RecipeError
-
             raise RecipeError(recipe.output_dir, "save_at_samples",
-                              f"{too_big} exceed the {holder['num_samples']} training rows")
+                              f"{too_big} exceed the {holder['num_samples']} rows TRL kept to "
+                              "train on")
         callbacks.append(slice_callback(holder, run_dir, recipe.save_at_samples, per_step))
         uneven = [n for n in recipe.save_at_samples if n % per_step]
         if uneven:
@@ -140,7 +137,7 @@ def _callbacks(recipe: Recipe, run_dir: Path, config: Any, holder: dict[str, Any
                 "those slices are saved at the first step past them (see slice.json)",
                 uneven, per_step,
             )
-    return callbacks + common.progress_callbacks(config, recipe.train, progress)
+    return callbacks
 
 
 def _trainer(recipe: Recipe, model: Any, config: Any, dataset: Any, tokenizer: Any,
@@ -159,22 +156,41 @@ def _trainer(recipe: Recipe, model: Any, config: Any, dataset: Any, tokenizer: A
     return trainer
 
 
-def train(recipe: Recipe, *, resume: bool = True, progress: bool = True) -> TrainResult:
-    """Run one training stage described by ``recipe``; return where its outputs are."""
+def train(recipe: Recipe, *, resume: bool = True, progress: bool = True, force: bool = False,
+          source: str | None = None) -> TrainResult:
+    """Run one training stage described by ``recipe``; return where its outputs are.
+
+    A directory holding a run of another recipe or other inputs is refused (``force``: train
+    again from scratch); every input is checked before anything is written (``source`` names
+    the recipe in errors).
+    """
     from transformers import set_seed
 
+    from resistkit.training.preflight import preflight_train
+    from resistkit.training.provenance import check_provenance, write_provenance
+
+    source = source or recipe.origin
     run_dir = Path(recipe.output_dir)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise RecipeError(source, "output_dir", f"{run_dir} is a file; give a directory")
+    record = check_provenance(recipe, run_dir, force=force)
     final_dir = run_dir / FINAL_DIR
     done = common.finished(manifest_file(run_dir), final_dir)
     if done is not None:
         log.info("training already complete in %s", run_dir)
         return TrainResult(run_dir, final_dir,
                            {int(k): Path(v) for k, v in done["slices"].items()}, done["metrics"])
+    for note in preflight_train(recipe, source):
+        log.warning(note)
     main = common.is_main_process()
     if main:
         write_run_info(recipe, run_dir)
+        write_provenance(run_dir, record)
     set_seed(recipe.seed)
+    return _run(recipe, run_dir, resume=resume, progress=progress)
 
+
+def _run(recipe: Recipe, run_dir: Path, *, resume: bool, progress: bool) -> TrainResult:
     dataset = load_training_data(recipe)
     # DPO pads prompts on the left itself; SFT's collator wants right padding.
     tokenizer = spec_tokenizer(recipe.model, padding_side="right")
@@ -186,21 +202,60 @@ def train(recipe: Recipe, *, resume: bool = True, progress: bool = True) -> Trai
     model = load_base_model(recipe, base, tokenizer)
     holder: dict[str, Any] = {"num_samples": len(dataset)}
     trainer = _trainer(recipe, model, config, dataset, tokenizer,
-                       _callbacks(recipe, run_dir, config, holder, progress))
+                       common.progress_callbacks(config, recipe.train, progress))
+    # TRL drops rows it cannot train on (a prompt filling max_length); the data the run
+    # consumes is what is left, and the volumes must come from it.
+    holder["num_samples"] = len(trainer.train_dataset)
+    for callback in _callbacks(recipe, run_dir, config, holder):
+        trainer.add_callback(callback)
     holder["trainer"] = trainer
 
     last = common.resume_point(run_dir / CHECKPOINTS_DIR, log_file(run_dir), resume=resume,
                                main=trainer.is_world_process_zero())
     result = trainer.train(resume_from_checkpoint=str(last) if last else None)
-    metrics = {**result.metrics, "train_samples": len(dataset)}
-    common.save_atomically(final_dir, lambda tmp: trainer.save_model(str(tmp)),
+    common.save_atomically(run_dir / FINAL_DIR, lambda tmp: trainer.save_model(str(tmp)),
                            main=trainer.is_world_process_zero())
     slices = {n: slice_dir(run_dir, n) for n in recipe.save_at_samples}
+    metrics = whole_run_metrics(run_dir, trainer, result.metrics, recipe.save_at_samples)
     if trainer.is_world_process_zero():
         trainer.save_state()
         _write_manifest(recipe, run_dir, trainer, slices, metrics)
     trainer.accelerator.wait_for_everyone()
-    return TrainResult(run_dir, final_dir, slices, metrics)
+    return TrainResult(run_dir, run_dir / FINAL_DIR, slices, metrics)
+
+
+def whole_run_metrics(run_dir: Path, trainer: Any, session: dict[str, Any],
+                      save_at: list[int]) -> dict[str, Any]:
+    """Figures of the whole run, counted from what it consumed and logged, not from trainer
+    counters that restart with a resumed session (those stay under ``session``)."""
+    steps = [r for r in read_jsonl(log_file(run_dir)) if "loss" in r]
+    total, weight, previous = 0.0, 0, 0
+    for row in steps:  # a logged loss is the mean over the steps since the last log
+        total += row["loss"] * (row["step"] - previous)
+        weight += row["step"] - previous
+        previous = row["step"]
+    rows = len(trainer.train_dataset)
+    # The first n samples are the first n rows only when rows are read in order.
+    ordered = getattr(trainer.args, "train_sampling_strategy", "random") == "sequential"
+    counts = [*save_at, rows] if ordered else [rows]
+    return {
+        "train_loss": total / weight if weight else None,
+        "train_samples": rows,
+        "tokens_at_samples": tokens_at_samples(trainer.train_dataset, counts),
+        "global_step": trainer.state.global_step,
+        "session": dict(session),
+    }
+
+
+def tokens_at_samples(dataset: Any, counts: list[int]) -> dict[str, int] | None:
+    """Tokens in the first n training rows, for each n: the alignment volume in tokens, counted
+    from the data itself (prefixes are meaningful when rows are read in order)."""
+    if "input_ids" not in dataset.column_names:
+        return None  # preference data: three sequences per row, no single volume
+    lengths = [len(ids) for ids in dataset["input_ids"]]
+    total, rows = sum(lengths), len(lengths)
+    # Past one epoch the rows come round again: whole epochs, then a prefix of the next.
+    return {str(n): (n // rows) * total + sum(lengths[: n % rows]) for n in counts}
 
 
 def _write_manifest(recipe: Recipe, run_dir: Path, trainer: Any, slices: dict[int, Path],

@@ -1,0 +1,198 @@
+"""Files resistkit writes and reads: atomic writes, JSON readers that name a damaged file, and
+content identity (what a file or model directory *is*, not only where it lives).
+
+Atomic: every output is written to a temporary sibling and renamed over its target, with the
+permissions an ordinary new file gets (0666 minus the umask), so a kill never leaves half a
+file and outputs are as readable as their siblings.
+
+Identity: ``file_sha256`` hashes a file once and remembers the digest under its path, size and
+modification time in ``$RESISTKIT_CACHE/hashes.json``; a file whose size or mtime changed is
+hashed again. Fingerprints use it, so replacing a model's weights or a data file at the same
+path makes the stages that read it stale.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from resistkit.errors import ResistkitError, RunError
+
+_UMASK: int | None = None
+
+
+def _file_mode() -> int:
+    global _UMASK
+    if _UMASK is None:
+        _UMASK = os.umask(0)
+        os.umask(_UMASK)
+    return 0o666 & ~_UMASK
+
+
+def atomic_write_lines(path: str | Path, lines: Iterable[str]) -> None:
+    """Write ``lines`` to a temp file beside ``path`` and rename it over ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            for line in lines:
+                handle.write(line)
+        os.chmod(tmp, _file_mode())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    atomic_write_lines(path, [text])
+
+
+def atomic_write_json(path: str | Path, data: Any) -> None:
+    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def read_json(path: str | Path) -> Any:
+    """A JSON file; a torn or unreadable one is an error that names it."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise RunError(f"{path}: not valid JSON ({err.msg} at line {err.lineno}); the file is "
+                       "damaged: delete it and run again") from None
+    except UnicodeDecodeError:
+        raise RunError(f"{path}: not UTF-8 text; the file is damaged") from None
+
+
+def read_jsonl(path: str | Path, error: type[ResistkitError] = RunError) -> list[dict[str, Any]]:
+    """Objects of a JSONL file; errors name the file and the 1-based line number."""
+    path = Path(path)
+    rows: list[dict[str, Any]] = []
+    with path.open("rb") as handle:
+        for lineno, raw in enumerate(handle, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as err:
+                raise error(
+                    f"{path}:{lineno}: not valid UTF-8 (byte 0x{raw[err.start]:02x} at column "
+                    f"{err.start + 1}); re-encode the file as UTF-8"
+                ) from None
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise error(f"{path}:{lineno}: invalid JSON: {err.msg}") from None
+            if not isinstance(row, dict):
+                raise error(f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}")
+            rows.append(row)
+    return rows
+
+
+def truncate_jsonl_log(path: str | Path, last_step: int) -> None:
+    """After a resume, drop log lines from steps the checkpoint did not keep."""
+    path = Path(path)
+    if not path.exists():
+        return
+    kept = [
+        line for line in path.read_text(encoding="utf-8").splitlines()
+        if line.strip() and json.loads(line).get("step", 0) <= last_step
+    ]
+    atomic_write_text(path, "".join(line + "\n" for line in kept))
+
+
+# --------------------------------------------------------------------------------------------
+# Content identity
+
+
+def cache_root(cache_dir: str | Path | None = None) -> Path:
+    """Where resistkit keeps converted and built models and file digests: ``cache_dir``,
+    ``$RESISTKIT_CACHE`` or ``~/.cache/resistkit``."""
+    if cache_dir is not None:
+        return Path(cache_dir)
+    env = os.environ.get("RESISTKIT_CACHE")
+    return Path(env) if env else Path.home() / ".cache" / "resistkit"
+
+
+def _hash_cache_path() -> Path:
+    return cache_root() / "hashes.json"
+
+
+_HASHES: dict[str, dict[str, Any]] | None = None
+
+
+def _hashes() -> dict[str, dict[str, Any]]:
+    global _HASHES
+    if _HASHES is None:
+        path = _hash_cache_path()
+        try:
+            _HASHES = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+        except (OSError, json.JSONDecodeError):
+            _HASHES = {}  # a damaged cache only costs hashing again
+    return _HASHES
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def file_sha256(path: str | Path) -> str:
+    """The SHA-256 of a file, hashed again only when its size or mtime changed."""
+    path = Path(path).resolve()
+    stat = path.stat()
+    key = str(path)
+    known = _hashes().get(key)
+    if known and known["size"] == stat.st_size and known["mtime_ns"] == stat.st_mtime_ns:
+        return known["sha256"]
+    sha = _sha256(path)
+    _hashes()[key] = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": sha}
+    with contextlib.suppress(OSError):  # a read-only cache only costs hashing again
+        atomic_write_json(_hash_cache_path(), _hashes())
+    return sha
+
+
+def dir_identity(path: str | Path) -> str:
+    """One digest for the files directly in a directory (a saved model: config, tokenizer,
+    weights), by name and content."""
+    path = Path(path)
+    digest = hashlib.sha256()
+    for child in sorted(p for p in path.iterdir() if p.is_file()):
+        digest.update(f"{child.name}\0{file_sha256(child)}\n".encode())
+    return digest.hexdigest()[:32]
+
+
+def record_file(path: Path) -> dict[str, Any]:
+    """What a manifest keeps of an output file to tell later whether it is still the same."""
+    stat = path.stat()
+    # Hashed directly, not through the digest cache: the manifest is this file's record.
+    record: dict[str, Any] = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
+                              "sha256": _sha256(path)}
+    if path.suffix == ".jsonl":
+        with path.open("rb") as handle:
+            record["lines"] = sum(1 for _ in handle)
+    return record
+
+
+def unchanged(path: Path, record: dict[str, Any]) -> bool:
+    """Whether ``path`` still holds what ``record`` describes (hashing only when its size
+    matches but its mtime moved)."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return False
+    if stat.st_size != record["size"]:
+        return False
+    if stat.st_mtime_ns == record["mtime_ns"]:
+        return True
+    return _sha256(path) == record["sha256"]
