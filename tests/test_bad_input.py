@@ -49,7 +49,7 @@ CASES: list[tuple[str, list[str], str]] = [
     ("lora-unknown-target", ["train", SFT, *BASE, "--set", "lora={target_modules: [nope_proj]}"],
      "lora.target_modules: ['nope_proj'] not in the model"),
     ("recipe-is-a-directory", ["train", "{tmp}"], "is a directory"),
-    ("recipe-missing", ["train", "{tmp}/nope.yaml"], "file not found"),
+    ("recipe-missing", ["train", "{tmp}/nope.yaml"], "no such file, and no packaged recipe"),
     ("recipe-empty", ["train", "{tmp}/empty.yaml"], "the file is empty"),
     ("recipe-a-list", ["train", "{tmp}/list.yaml"], "must be a mapping"),
     ("recipe-bad-yaml", ["train", "{tmp}/bad.yaml"], "not valid YAML"),
@@ -85,6 +85,24 @@ CASES: list[tuple[str, list[str], str]] = [
     ("metric-unknown", ["run", S2, "--set", "eval.metric=nosuchmetric"],
      "eval.metric: 'nosuchmetric' is not a column"),
     ("no-scorers", ["run", S2, "--set", "eval.scorers=[]"], "eval.scorers: is empty"),
+    ("margin-unknown-set", ["run", S2, "--set", "eval.margin={plus: builtin:reviews/postive:"
+                            "heldout}"], "eval.margin.plus: 'builtin:reviews/postive:heldout' "
+                            "names no compression set"),
+    ("margin-same-set", ["run", S2, "--set", "eval.compression=[{dataset: builtin:reviews/"
+                         "positive, split: heldout}]", "--set", "eval.margin={plus: align, "
+                         "minus: align}"], "eval.margin"),
+    ("margin-not-metric", ["run", S2, "--set", "eval.scorers=[]", "--set", "eval.prompts=null",
+                           "--set", "eval.compression=[{dataset: builtin:reviews/positive}, "
+                           "{dataset: builtin:reviews/negative}]", "--set", "eval.margin={}",
+                           "--set", "eval.metric=sentiment"], "eval.metric: 'sentiment' is not"),
+    ("scorers-without-prompts", ["run", S2, "--set", "eval.prompts=null"],
+     "eval.prompts: required"),
+    ("setting1-no-scorers", ["run", "{repo}/recipes/tiny/setting1.yaml", "--set",
+                             "eval.scorers=[]", "--set", "eval.margin={}"], "eval.scorers"),
+    ("kl-threshold-zero", ["run", S2, "--set", "eval.kl.threshold=0"], "eval.kl.threshold"),
+    ("kl-dataset-typo", ["run", S2, "--set", "eval.kl.dataset=builtin:reviews/al"],
+     "Did you mean 'builtin:reviews/all'"),
+    ("kl-too-many", ["run", S2, "--set", "eval.kl.num_samples=100000"], "eval.kl"),
     ("scorer-twice", ["run", S2, "--set", "eval.scorers=[refusal, refusal]"], "twice"),
     ("q1-empty", ["run", S2, "--set", "setting2.q1=[]"], "setting2.q1: is empty"),
     ("q1-zero", ["run", S2, "--set", "setting2.q1=[0, 16]"], "setting2.q1: [0] is not positive"),
@@ -159,7 +177,7 @@ CASES: list[tuple[str, list[str], str]] = [
     ("generate-output-a-directory", ["generate", SFT, "--model", "builtin:tiny-base", "-o",
                                      "{tmp}"], "is a directory"),
     ("generate-package-missing", ["generate", SFT, "--model", "smollm2-135m"],
-     "smollm2-135m needs"),
+     "run `resistkit models download smollm2-135m` first"),
     ("inverse-bad-save-at", ["inverse", "builtin:tiny-base", "--save-at", "a,b"],
      "--save-at 'a,b'"),
     ("pretrain-unknown-key", ["pretrain", PRE, "--set", "max_tokenz=1"],
@@ -217,6 +235,10 @@ def test_bad_input_is_one_line_exit_2_and_changes_nothing(
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert result.exit_code == 2, result.output
     assert "Traceback" not in result.output
+    # `run` says what it starts on before checking the inputs (its first line comes at once);
+    # nothing else is printed before the one error line.
+    if lines and lines[0].startswith("resistkit run ") and lines[0].endswith("checking inputs"):
+        lines = lines[1:]
     assert len(lines) == 1 and lines[0].startswith("error: "), result.output
     assert needle in lines[0], lines[0]
     assert {"work": _snapshot(work), "cwd": _snapshot(cwd)} == before

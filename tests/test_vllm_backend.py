@@ -162,7 +162,7 @@ def test_pipeline_generate_stage_routes_to_vllm(repo: Path, tiny_dir: Path, tmp_
     stage.mkdir(parents=True)
     outputs = generate_stage(tmp_path, exp, model_path=None, seed=42)(stage)
     rows = [json.loads(line) for line in (tmp_path / outputs["generations"]).open()]
-    assert len(rows) == 3 and rows[0]["model"] == str(tiny_dir)
+    assert len(rows) == 3 and rows[0]["model"]["name"] == str(tiny_dir)
     assert fake_vllm[0]["requests"][0].sampling["max_tokens"] == 12  # the recipe's value
 
 

@@ -12,10 +12,11 @@ __all__ = ["load_experiment", "run_experiment"]
 
 def run_experiment(
     exp: ExperimentRecipe, *, dry_run: bool = False, report: bool = True,
-    on_stage: Callable[[Any, str], None] | None = None,
+    **hooks: Callable[..., None] | None,
 ) -> dict[str, Any]:
-    """Run every stage not already complete, then write the report (unless ``dry_run``)."""
-    summary = execute(exp, dry_run=dry_run, on_stage=on_stage)
+    """Run every stage not already complete, then write the report (unless ``dry_run``);
+    ``hooks`` are ``pipeline.execute``'s (on_ready, on_stage, on_done)."""
+    summary = execute(exp, dry_run=dry_run, **hooks)
     if not dry_run and report:
         from resistkit.report import write_report
 

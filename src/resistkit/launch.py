@@ -31,8 +31,8 @@ _SINGLE_PROCESS_TYPES = {"NO", "MULTI_CPU"}
 
 
 def config_dir() -> Path:
-    """The folder of shipped accelerate configs inside the installed package."""
-    return Path(str(resources.files("resistkit") / "accelerate_configs"))
+    """The folder of shipped accelerate configs (package ``resistkit.accelerate_configs``)."""
+    return Path(str(resources.files("resistkit.accelerate_configs")))
 
 
 def available_configs() -> list[str]:

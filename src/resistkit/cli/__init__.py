@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 
-from resistkit.cli import data, experiments, judge, score, stages, tools
+from resistkit.cli import data, experiments, judge, models, recipes, score, stages, tools
 from resistkit.cli.common import EXPERIMENTS, STAGES, TOOLS, App
 
 app = App(
@@ -21,6 +21,7 @@ app = App(
 
 app.command(rich_help_panel=EXPERIMENTS)(experiments.run)
 app.command(rich_help_panel=EXPERIMENTS)(experiments.report)
+app.command(rich_help_panel=EXPERIMENTS)(experiments.status)
 app.command(rich_help_panel=STAGES)(stages.train)
 app.command(rich_help_panel=STAGES)(stages.generate)
 app.command(rich_help_panel=STAGES)(stages.inverse)
@@ -33,6 +34,10 @@ app.command(
     rich_help_panel=TOOLS,
 )(tools.pretrain)
 app.command(rich_help_panel=TOOLS)(tools.env)
+app.add_typer(recipes.app, name="recipes", help="List, show and copy the packaged recipes.",
+              rich_help_panel=EXPERIMENTS)
+app.add_typer(models.app, name="models", help="List the built-in models; download SmolLM2.",
+              rich_help_panel=TOOLS)
 app.add_typer(data.app, name="data", help="Build, list and inspect the built-in datasets.",
               rich_help_panel=TOOLS)
 app.add_typer(judge.app, name="judge", help="Build and evaluate the offline judges.",

@@ -12,7 +12,6 @@ import logging
 import sys
 import traceback
 from collections.abc import Callable
-from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
@@ -21,23 +20,28 @@ from resistkit.errors import ResistkitError
 
 EXPERIMENTS, STAGES, TOOLS = "Experiments", "Stages", "Data, models and tools"
 
-RecipeArg = Annotated[Path, typer.Argument(help="Recipe YAML file.", show_default=False)]
+RecipeArg = Annotated[
+    str,
+    typer.Argument(help="A recipe: a YAML path, or a packaged name such as quickstart or "
+                   "tiny/setting2 (resistkit recipes list).", show_default=False),
+]
 SetOpt = Annotated[
     list[str] | None,
     typer.Option(
         "--set", "-s",
-        help="Override a recipe key, e.g. --set train.learning_rate=2e-5 (repeatable).",
+        help="Override a recipe key: KEY.PATH=VALUE, e.g. seed=7 (repeatable).",
     ),
 ]
 OutOpt = Annotated[
     str | None, typer.Option("--output-dir", "-o", help="Run directory (overrides the recipe).")
 ]
+SCALE_OUT = "Scale out (accelerate)"
 AccelOpt = Annotated[
     str | None,
     typer.Option(
         "--accelerate-config",
         help="Train under `accelerate launch` with this config: ddp, zero2, zero3, "
-        "zero3_offload, fsdp, or a YAML path.",
+        "zero3_offload, fsdp, or a YAML path.", rich_help_panel=SCALE_OUT,
     ),
 ]
 ProcsOpt = Annotated[
@@ -45,11 +49,15 @@ ProcsOpt = Annotated[
     typer.Option(
         "--num-processes", min=1,
         help="Processes (GPUs) under accelerate (default config: ddp, default count: the "
-        "config's).",
+        "config's).", rich_help_panel=SCALE_OUT,
     ),
 ]
 ResumeOpt = Annotated[
     bool, typer.Option(help="Continue from the last checkpoint in the run directory.")
+]
+DryRunOpt = Annotated[
+    bool, typer.Option("--dry-run", help="Check every input and say what would run; run "
+                       "nothing, write nothing.")
 ]
 VerboseOpt = Annotated[
     bool, typer.Option("--verbose", "-v", help="Log progress; show tracebacks of errors.")
@@ -62,17 +70,44 @@ def fail(message: str, code: int = 2) -> NoReturn:
     raise typer.Exit(code)
 
 
-def setup_logging(verbose: bool) -> None:
-    """Configure logging once per process: INFO with ``-v``, else warnings only; without
-    ``-v`` the progress bars and advisory warnings of datasets, transformers and the hub are
-    off (resistkit reports progress itself)."""
+class _OnlyResistkit(logging.Filter):
+    """Without -v the console shows resistkit's own warnings; libraries' go to run.log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.name.startswith("resistkit")
+
+
+def _console_handler() -> logging.Handler:
     root = logging.getLogger()
-    level = logging.INFO if verbose else logging.WARNING
-    if not root.handlers:
-        logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
-    root.setLevel(level)
+    for handler in root.handlers:
+        if getattr(handler, "_resistkit_console", False):
+            return handler
+    handler = logging.StreamHandler(sys.stderr)
+    handler._resistkit_console = True  # type: ignore[attr-defined]
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    root.addHandler(handler)
+    return handler
+
+
+def setup_logging(verbose: bool) -> None:
+    """Configure logging once per process: INFO and every library with ``-v``; otherwise
+    resistkit's warnings only, and the progress bars and notices of datasets, transformers,
+    the hub and DeepSpeed off (resistkit reports progress itself; a run logs all to run.log)."""
+    root = logging.getLogger()
+    root.setLevel(logging.INFO)
+    handler = _console_handler()
+    handler.setLevel(logging.INFO if verbose else logging.WARNING)
+    for old in [f for f in handler.filters if isinstance(f, _OnlyResistkit)]:
+        handler.removeFilter(old)
     if not verbose:
+        handler.addFilter(_OnlyResistkit())
         quiet_third_party()
+    logging.captureWarnings(True)
+
+
+class _ErrorsOnly(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.ERROR
 
 
 def quiet_third_party() -> None:
@@ -81,10 +116,15 @@ def quiet_third_party() -> None:
     import os
 
     for key in ("HF_DATASETS_DISABLE_PROGRESS_BARS", "HF_HUB_DISABLE_PROGRESS_BARS",
-                "TRANSFORMERS_NO_ADVISORY_WARNINGS"):
+                "TRANSFORMERS_NO_ADVISORY_WARNINGS", "TQDM_DISABLE"):
         os.environ.setdefault(key, "1")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("DATASETS_VERBOSITY", "error")
+    # DeepSpeed prints to stdout through its own handler ("Setting accelerator to CPU"); a
+    # filter on its logger outlives the setLevel it does on import.
+    deepspeed = logging.getLogger("DeepSpeed")
+    if not any(isinstance(f, _ErrorsOnly) for f in deepspeed.filters):
+        deepspeed.addFilter(_ErrorsOnly())
     if "datasets" in sys.modules:
         import datasets
 

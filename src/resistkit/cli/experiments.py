@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -11,7 +11,9 @@ from resistkit.cli.common import AccelOpt, OutOpt, ProcsOpt, SetOpt, VerboseOpt,
 
 
 def run(
-    recipe: Annotated[Path, typer.Argument(help="Experiment recipe YAML.", show_default=False)],
+    recipe: Annotated[str, typer.Argument(
+        help="An experiment recipe (a YAML path or a packaged name such as quickstart), or a "
+        "run directory to continue.", show_default=False)],
     set_: SetOpt = None,
     output_dir: OutOpt = None,
     dry_run: Annotated[
@@ -27,28 +29,45 @@ def run(
     changed setting re-runs only the stages that depend on it. With --accelerate-config every
     training stage runs under `accelerate launch` (multi-GPU); generation and scoring do not.
     """
-    from rich.console import Console
-
+    from resistkit import progress
+    from resistkit.catalog import find_recipe
+    from resistkit.cli.console import Console, RunView
     from resistkit.experiment import load_experiment, run_experiment
 
+    path = find_recipe(recipe)
+    if path.is_dir() and (path / "experiment.yaml").is_file():  # continue a run where it is
+        path, output_dir = path / "experiment.yaml", output_dir or str(path)
     sets = stage_overrides(set_, output_dir)
     if accelerate_config is not None:
         sets.append(f"launch.accelerate_config={accelerate_config}")
     if num_processes is not None:
         sets.append(f"launch.num_processes={num_processes}")  # config: the recipe's, or ddp
-    exp = load_experiment(str(recipe), sets)
-    console = Console(stderr=True)
-
-    def announce(stage: Any, status: str) -> None:
-        mark = {"done": "[green]done[/]", "partial": "[yellow]resume[/]",
-                "stale": "[yellow]rerun[/]"}.get(status, "[cyan]run[/]")
-        console.print(f"{mark:>8}  {stage.kind:<9} {stage.name}")
-
-    summary = run_experiment(exp, dry_run=dry_run, on_stage=announce)
+    exp = load_experiment(str(path), sets)
+    console = Console()
+    model = exp.model.name_or_path if exp.setting3 is None else \
+        ", ".join(m.label for m in exp.setting3.models)
+    console.line(f"resistkit run {recipe} -> {exp.output_dir} ({exp.experiment}, {model}, "
+                 f"seeds {exp.seeds}); checking inputs")
+    view = RunView(console, exp)
+    try:
+        with progress.reporting(console):
+            summary = run_experiment(exp, dry_run=dry_run, on_ready=view.ready,
+                                     on_stage=view.started, on_done=view.finished,
+                                     command=_command_line())
+    finally:
+        console.close()
     if dry_run:
         _print_plan(summary)
         return
-    typer.echo(f"report: {summary['report']}")
+    console.line(f"report: {summary['report']}  ({console.elapsed()})")
+
+
+def _command_line() -> str:
+    """The command as the user typed it (for the report's "how to reproduce")."""
+    import shlex
+    import sys
+
+    return shlex.join(["resistkit", *sys.argv[1:]])
 
 
 def _print_plan(summary: dict) -> None:
@@ -81,3 +100,49 @@ def report(
     from resistkit.report import write_report
 
     typer.echo(f"wrote {write_report(run_dir)}")
+
+
+def status(
+    run_dir: Annotated[Path, typer.Argument(help="A `resistkit run` directory.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Where a run stands: every planned stage done, stale (and why), pending or failed.
+
+    Also the seconds spent per stage kind, what is left with an estimate from the stages done
+    so far, and the command that continues the run.
+    """
+    import json
+
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    from resistkit.cli.console import seconds_text
+    from resistkit.pipeline.status import describe, run_status
+
+    state = run_status(run_dir)
+    if as_json:
+        typer.echo(json.dumps(describe(state), indent=2))
+        return
+    console = Console()
+    colours = {"done": "green", "stale": "yellow", "partial": "yellow", "failed": "red"}
+    table = Table(title=f"{run_dir}: " + ", ".join(f"{n} {k}" for k, n in
+                                                    sorted(state.counts().items())))
+    for col in ("stage", "kind", "state", "why / seconds"):
+        table.add_column(col, overflow="fold")
+    for s in state.stages:
+        colour = colours.get(s.state, "cyan")
+        detail = s.why or (seconds_text(s.seconds) if s.seconds is not None else "")
+        table.add_row(escape(s.name), s.kind, f"[{colour}]{s.state}[/]", escape(detail))
+    console.print(table)
+    spent = ", ".join(f"{k} {seconds_text(v)}" for k, v in sorted(state.seconds_by_kind.items()))
+    typer.echo(f"time spent: {spent or 'nothing finished yet'}")
+    if state.complete:
+        typer.echo(f"complete; the report: resistkit report {run_dir}")
+        return
+    left = ", ".join(f"{n} {k}" for k, n in sorted(state.left_by_kind.items()))
+    eta = f" (about {seconds_text(state.estimate_left_s)} at the pace so far)" \
+        if state.estimate_left_s is not None else ""
+    typer.echo(f"left: {left}{eta}")
+    typer.echo(f"continue with: resistkit run {run_dir}")

@@ -6,7 +6,6 @@ that ``resistkit --help`` stays fast.
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -37,8 +36,8 @@ def build(
         Path | None,
         typer.Option(
             "--out",
-            help="Directory for the judge (default: the cache location of "
-            "builtin:sentiment-judge under $RESISTKIT_CACHE/judges).",
+            help="Directory for the judge (default: its place in the resistkit cache, where "
+            "its built-in name finds it).",
         ),
     ] = None,
     epochs: Annotated[int, typer.Option("--epochs", min=1, help="Training epochs.")] = 1,
@@ -72,16 +71,16 @@ def build(
     complete AutoModelForSequenceClassification directory plus judge.json with the held-out
     accuracy of the judge and of VADER.
     """
-    # Training takes minutes: show its progress even without a verbose flag.
-    logging.getLogger("resistkit.judge").setLevel(logging.INFO)
     from resistkit import judge as judges
+    from resistkit.cli.console import with_console
 
     task = judges.SENTIMENT
     target = out if out is not None else task.directory()
     if judges.is_complete(target) and not force:
         typer.echo(f"a judge is already built at {target} (--force rebuilds it)")
         return
-    info = judges.build_judge(
+    info = with_console(
+        f"resistkit judge build -> {target} (a few minutes on CPU)", judges.build_judge,
         target, epochs=epochs, lr=task.lr if lr is None else lr,
         batch_size=task.batch_size if batch_size is None else batch_size, seed=seed,
         validation_fraction=validation_fraction, force=force,

@@ -18,6 +18,9 @@ _SCORERS = (
 )
 
 
+_IN, _MODELS, _TEXT, _RUN = "Input", "Scorers and their models", "Text layout", "Output and run"
+
+
 def score(
     input: Annotated[
         str,
@@ -29,100 +32,106 @@ def score(
     ],
     scorer: Annotated[
         list[str],
-        typer.Option(
-            "--scorer", "-s", help=f"Scorer to run (repeatable): {_SCORERS}.", show_default=False
-        ),
+        typer.Option("--scorer", "-s", help=f"Scorer to run (repeatable): {_SCORERS}.",
+                     show_default=False, rich_help_panel=_MODELS),
     ],
     output: Annotated[
         Path | None,
-        typer.Option(
-            "--output", "-o", help="Scores JSONL (default: <input stem>.scores.jsonl beside it)."
-        ),
+        typer.Option("--output", "-o", help="Scores JSONL (default: <stem>.scores.jsonl "
+                     "beside the input).", rich_help_panel=_RUN),
     ] = None,
     summary: Annotated[
         Path | None,
-        typer.Option(help="Summary JSON (default: beside the scores: <stem>.summary.json)."),
+        typer.Option(help="Summary JSON (default: <stem>.summary.json beside the scores).",
+                     rich_help_panel=_RUN),
     ] = None,
     model: Annotated[
         str | None,
-        typer.Option("--model", "-m", help="Causal LM for compression and kl (path or hub id)."),
+        typer.Option("--model", "-m", help="Causal LM for compression and kl: a path, hub "
+                     "id or built-in name.", rich_help_panel=_MODELS),
     ] = None,
     ref_model: Annotated[
-        str | None, typer.Option(help="Reference causal LM for kl (same tokenizer as --model).")
+        str | None, typer.Option(help="Reference causal LM for kl (same tokenizer as "
+                                 "--model).", rich_help_panel=_MODELS)
     ] = None,
     classifier: Annotated[
         str | None,
-        typer.Option(help="AutoModelForSequenceClassification for sentiment-classifier."),
+        typer.Option(help="Sequence classifier for sentiment-classifier, e.g. "
+                     "builtin:sentiment-judge.", rich_help_panel=_MODELS),
     ] = None,
     positive_label: Annotated[
         str | None,
-        typer.Option(
-            help="Classifier output meaning positive: index or label name (default: a label "
-            "named positive/pos/LABEL_1)."
-        ),
+        typer.Option(help="Classifier output meaning positive: index or label name "
+                     "(default: positive, pos or LABEL_1).", rich_help_panel=_MODELS),
     ] = None,
     reward_model: Annotated[
         str | None,
-        typer.Option(
-            help="Reward model (HF num_labels=1 or safe-rlhf score model; default "
-            "PKU-Alignment/beaver-7b-v1.0-reward). ID@REVISION pins a revision."
-        ),
+        typer.Option(help="Reward model, HF num_labels=1 or safe-rlhf (default: PKU-Alignment's "
+                     "beaver-7b-v1.0-reward); ID@REVISION pins a revision.",
+                     rich_help_panel=_MODELS),
     ] = None,
     cost_model: Annotated[
         str | None,
-        typer.Option(
-            help="Cost model, higher = more harmful (default PKU-Alignment/beaver-7b-v1.0-cost)."
-        ),
+        typer.Option(help="Cost model, higher = more harmful (default: PKU-Alignment's "
+                     "beaver-7b-v1.0-cost).", rich_help_panel=_MODELS),
     ] = None,
     template: Annotated[
         str | None,
-        typer.Option(help="Reward/cost text layout: auto, chat, plain or safe-rlhf."),
+        typer.Option(help="Reward/cost text layout: auto, chat, plain or safe-rlhf.",
+                     rich_help_panel=_TEXT),
     ] = None,
     append_eos: Annotated[
         bool | None,
-        typer.Option(
-            "--append-eos/--no-append-eos",
-            help="Append EOS before reward/cost scoring (default: only for safe-rlhf).",
-            show_default=False,
-        ),
+        typer.Option("--append-eos/--no-append-eos", help="Append EOS before reward/cost "
+                     "scoring (default: only for safe-rlhf).", show_default=False,
+                     rich_help_panel=_TEXT),
     ] = None,
     prompt_special_tokens: Annotated[
         bool | None,
-        typer.Option(
-            "--prompt-special-tokens/--no-prompt-special-tokens",
-            help="compression/kl: tokenise prompts with BOS etc. (default: yes).",
-            show_default=False,
-        ),
+        typer.Option("--special-tokens/--no-special-tokens",
+                     help="compression/kl: tokenise prompts with BOS etc. (default: yes).",
+                     show_default=False, rich_help_panel=_TEXT),
     ] = None,
     with_prompt: Annotated[
         bool,
-        typer.Option(help="Lexicon/classifier judge prompt + response instead of the response."),
+        typer.Option(help="Lexicon/classifier judge prompt + response, not the response.",
+                     rich_help_panel=_TEXT),
     ] = False,
-    batch_size: Annotated[
-        int | None, typer.Option(help="Records per forward pass (default: per scorer).")
-    ] = None,
     max_length: Annotated[
         int | None,
-        typer.Option(help="Truncate inputs to this many tokens (default: the model's limit)."),
+        typer.Option(help="Truncate inputs to this many tokens (default: the model's).",
+                     rich_help_panel=_TEXT),
     ] = None,
-    device: Annotated[str | None, typer.Option(help="auto, cpu, cuda, cuda:1, ...")] = None,
+    batch_size: Annotated[
+        int | None, typer.Option(help="Records per forward pass (default: per scorer).",
+                                 rich_help_panel=_RUN)
+    ] = None,
+    device: Annotated[str | None, typer.Option(help="auto, cpu, cuda, cuda:1, ...",
+                                               rich_help_panel=_RUN)] = None,
     dtype: Annotated[
-        str | None, typer.Option(help="auto (fp32 on CPU, bf16 on GPU), float32, bfloat16.")
+        str | None, typer.Option(help="auto (fp32 on CPU, bf16 on GPU), float32, bfloat16.",
+                                 rich_help_panel=_RUN)
     ] = None,
     response_column: Annotated[
         str | None,
-        typer.Option(help="Column to score (default: response, completion or text)."),
+        typer.Option(help="Column to score (default: response, completion or text).",
+                     rich_help_panel=_IN),
     ] = None,
     prompt_column: Annotated[
-        str | None, typer.Option(help="Prompt column (default: prompt, when present).")
+        str | None, typer.Option(help="Prompt column (default: prompt, when present).",
+                                 rich_help_panel=_IN)
     ] = None,
-    split: Annotated[str, typer.Option(help="Dataset split, for dataset specs.")] = "train",
+    split: Annotated[str, typer.Option(help="Dataset split, for dataset specs.",
+                                       rich_help_panel=_IN)] = "train",
     num_samples: Annotated[
         int | None,
-        typer.Option(help="Score only this many records (a JSONL file: its first lines)."),
+        typer.Option(help="Score only this many records (a JSONL file: its first lines).",
+                     rich_help_panel=_IN),
     ] = None,
-    seed: Annotated[int, typer.Option(help="Sampling seed, for dataset specs.")] = 42,
-    progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+    seed: Annotated[int, typer.Option(help="Sampling seed, for dataset specs.",
+                                      rich_help_panel=_IN)] = 42,
+    progress: Annotated[bool, typer.Option(help="Show progress bars.",
+                                           rich_help_panel=_RUN)] = True,
     verbose: VerboseOpt = False,
 ) -> None:
     """Score generations or a dataset with one or more named scorers.

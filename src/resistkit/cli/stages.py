@@ -7,13 +7,13 @@ are imported inside the commands so that ``resistkit --help`` stays fast.
 from __future__ import annotations
 
 import os
-from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from resistkit.cli.common import (
     AccelOpt,
+    DryRunOpt,
     OutOpt,
     ProcsOpt,
     RecipeArg,
@@ -22,6 +22,24 @@ from resistkit.cli.common import (
     VerboseOpt,
     stage_overrides,
 )
+
+
+def _train_plan(rec: Any) -> None:
+    """What `train` would do, after every check it makes before training."""
+    from resistkit.training.common import samples_per_step
+    from resistkit.training.preflight import preflight_train
+
+    for note in preflight_train(rec, rec.origin):
+        typer.echo(f"note: {note}")
+    assert rec.data is not None
+    rows = rec.data.num_samples or (rec.save_at_samples[-1] if rec.save_at_samples else None)
+    per_step = samples_per_step(rec.train)
+    epochs = rec.train.get("num_train_epochs", 1)
+    volume = f"{rows} rows x {epochs} epoch(s), {per_step} samples per step" if rows else \
+        f"all rows of {rec.data.dataset}, {epochs} epoch(s)"
+    slices = ", ".join(map(str, rec.save_at_samples)) or "none"
+    typer.echo(f"would train {rec.method} on {rec.model.name_or_path}: {volume}; slices at "
+               f"{slices} samples; into {rec.output_dir}")
 
 
 def _close_process_group() -> None:
@@ -47,6 +65,7 @@ def train(
         bool, typer.Option("--force", help="Train again from scratch in a run directory that "
                            "holds a run of another recipe or other inputs.")
     ] = False,
+    dry_run: DryRunOpt = False,
     accelerate_config: AccelOpt = None,
     num_processes: ProcsOpt = None,
     verbose: VerboseOpt = False,
@@ -57,25 +76,34 @@ def train(
     `train:` keys are the TRL config's own fields (SFTConfig, DPOConfig). A killed run
     started again resumes from its last checkpoint; a finished run is not recomputed.
     """
+    from resistkit.catalog import find_recipe
     from resistkit.recipes import load_recipe
 
     sets = stage_overrides(set_, output_dir)
-    rec = load_recipe(recipe, sets)
+    path = find_recipe(recipe)
+    rec = load_recipe(path, sets)
+    if dry_run:
+        _train_plan(rec)
+        return
     if accelerate_config is not None or num_processes is not None:
         # Re-run this command under `accelerate launch`; the recipe was validated above.
         from resistkit.launch import launch_train
 
-        code = launch_train(recipe, accelerate_config=accelerate_config or "ddp",
+        code = launch_train(path, accelerate_config=accelerate_config or "ddp",
                             num_processes=num_processes, overrides=sets,
                             train_args=[*([] if resume else ["--no-resume"]),
                                         *(["--force"] if force else [])])
         raise typer.Exit(code)
+    from resistkit.cli.console import with_console
     from resistkit.training.train import train as run_train
 
-    result = run_train(rec, resume=resume, force=force)
+    main = int(os.environ.get("RANK", "0")) == 0  # under accelerate launch, rank 0 reports
+    result = with_console(f"resistkit train {recipe} -> {rec.output_dir} ({rec.method}, "
+                           f"{rec.model.name_or_path})" if main else None,
+                           run_train, rec, resume=resume, force=force)
     _close_process_group()
-    if int(os.environ.get("RANK", "0")) != 0:
-        return  # under accelerate launch, rank 0 alone reports
+    if not main:
+        return
     typer.echo(f"final model: {result.final_dir}")
     for n, path in result.slices.items():
         typer.echo(f"slice @ {n} samples: {path}")
@@ -102,11 +130,12 @@ def generate(
 
     Each line holds the prompt, the response, the model and the decoding parameters.
     """
+    from resistkit.catalog import find_recipe
     from resistkit.generation import generate_from_recipe
     from resistkit.recipes import load_recipe
 
-    path = generate_from_recipe(load_recipe(recipe, set_ or []), model=model, output=output)
-    typer.echo(f"wrote {path}")
+    rec = load_recipe(find_recipe(recipe), set_ or [])
+    typer.echo(f"wrote {generate_from_recipe(rec, model=model, output=output)}")
 
 
 def inverse(
@@ -121,7 +150,8 @@ def inverse(
         "runs/inverse"
     ),
     recipe: Annotated[
-        Path | None, typer.Option("--recipe", "-r", help="Recipe with `train:` settings.")
+        str | None, typer.Option("--recipe", "-r", help="Recipe (path or packaged name) with "
+                                 "`train:` settings.")
     ] = None,
     method: Annotated[str, typer.Option(help="sft, or dpo with preference data.")] = "sft",
     set_: SetOpt = None,
@@ -146,12 +176,17 @@ def inverse(
     sets = [f"model.name_or_path={model}", f"data.dataset={data}", f"method={method}",
             f"save_at_samples={volumes}", f"output_dir={output_dir}", *(set_ or [])]
     if recipe is not None:
-        rec = load_recipe(recipe, sets)
+        from resistkit.catalog import find_recipe
+
+        rec = load_recipe(find_recipe(recipe), sets)
     else:
         raw: dict = {}
         for item in sets:
             apply_override(raw, item)
         rec = validate_recipe(raw, "resistkit inverse")
-    result = run_train(rec)
+    from resistkit.cli.console import with_console
+
+    result = with_console(f"resistkit inverse {model} -> {output_dir} ({method} on {data})",
+                           run_train, rec)
     for n, path in result.slices.items():
         typer.echo(f"slice @ {n} inverse samples: {path}")

@@ -58,21 +58,33 @@ def generate_prompt_set(
     rendered = [render_prompt(p, prompt_format, tokenizer, prompt_template) for p in prompts]
     params = DecodingParams.from_spec(gen, decode_seed)
     extra = {"prompt_format": prompt_format, "dataset": prompt_set.dataset, **(extra or {})}
+    named = model_record(spec, record_model)
     if gen.backend == "vllm":  # vLLM loads the model itself; no transformers copy in memory
         from resistkit.generation.vllm import generate_to_file_vllm
 
         return generate_to_file_vllm(
             resolve_spec(spec).path, prompts, Path(out), params, rendered=rendered,
             tokenizer=tokenizer, tensor_parallel_size=gen.tensor_parallel_size, extra=extra,
-            record_model=record_model,
+            record_model=named,
         )
     from resistkit.generation.hf import generate_to_file
 
     lm = spec_model(spec, tokenizer, seed=decode_seed, device="auto")
     return generate_to_file(
-        lm, tokenizer, prompts, Path(out), params, record_model=record_model,
+        lm, tokenizer, prompts, Path(out), params, record_model=named,
         rendered=rendered, batch_size=gen.batch_size, progress=progress, extra=extra,
     )
+
+
+def model_record(spec: ModelSpec, name: str) -> dict[str, Any]:
+    """What every generated row says of its model: the name it was asked for, the directory or
+    hub id it resolved to, and the identity of its weights."""
+    from resistkit.models import model_identity, resolve_spec
+
+    resolved = resolve_spec(spec)
+    path = str(Path(resolved.path).resolve()) if resolved.is_local else resolved.path
+    return {"name": name, "path": path, "source": resolved.source,
+            "identity": model_identity(resolved)}
 
 
 def check_output(out: Path, prompt_set: DataSpec) -> None:

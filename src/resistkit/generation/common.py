@@ -51,7 +51,7 @@ def length_sorted_batches(lengths: Sequence[int], batch_size: int) -> list[list[
 
 def write_generation_rows(
     output: Path,
-    model_path: str,
+    model: dict[str, Any] | str,
     prompts: Sequence[str],
     responses: Sequence[Sequence[str]],
     ids: Sequence[Any],
@@ -71,7 +71,7 @@ def write_generation_rows(
                     "sample": s,
                     "prompt": prompt,
                     "response": response,
-                    "model": model_path if isinstance(model_path, dict) else str(model_path),
+                    "model": model if isinstance(model, dict) else str(model),
                     "params": record_params,
                     "versions": versions,
                     **(extra or {}),

@@ -36,8 +36,8 @@ def generate_texts(
     ``on_batch(batch_index, indices, responses)`` is called after each batch, for
     checkpointing; batches in ``done_batches`` are skipped (their entries stay empty).
     """
-    import torch
-    from rich.progress import Progress
+
+    from resistkit import progress as report
 
     tokenizer.padding_side = "left"  # decoder-only models continue from the right edge
     if tokenizer.pad_token is None:
@@ -48,30 +48,68 @@ def generate_texts(
     device = next(model.parameters()).device
     model.eval()
     done_batches = done_batches or set()
-    with Progress(disable=not progress, transient=True) as bar:
-        task = bar.add_task("generating", total=len(batches))
-        for b, idx in enumerate(batches):
-            if b in done_batches:
-                bar.advance(task)
-                continue
-            enc = tokenizer(
-                [prompts[i] for i in idx], return_tensors="pt", padding=True,
-                add_special_tokens=False,
-            ).to(device)
-            torch.manual_seed(params.seed + b)
-            with torch.inference_mode():
-                gen = model.generate(
-                    **enc, **params.hf_kwargs(), pad_token_id=tokenizer.pad_token_id
-                )
-            new = gen[:, enc["input_ids"].shape[1] :]
-            texts = tokenizer.batch_decode(new, skip_special_tokens=True)
-            k = params.num_return_sequences
-            batch_responses = [texts[j * k : (j + 1) * k] for j in range(len(idx))]
-            for i, resp in zip(idx, batch_responses, strict=True):
-                out[i] = resp
-            if on_batch is not None:
-                on_batch(b, idx, batch_responses)
-            bar.advance(task)
+    k = params.num_return_sequences
+    reporter = report.current() if progress else report.Reporter()
+    done = sum(len(batches[b]) for b in done_batches if b < len(batches)) * k
+    reporter.start("generating", len(prompts) * k, "seq", done=done)
+    for b, idx in enumerate(batches):
+        if b in done_batches:
+            continue
+        enc = tokenizer(
+            [prompts[i] for i in idx], return_tensors="pt", padding=True,
+            add_special_tokens=False,
+        ).to(device)
+        new = sample_batch(model, enc["input_ids"], enc["attention_mask"], params,
+                           seed=params.seed + b, pad_token_id=tokenizer.pad_token_id)
+        texts = tokenizer.batch_decode(new, skip_special_tokens=True)
+        batch_responses = [texts[j * k : (j + 1) * k] for j in range(len(idx))]
+        for i, resp in zip(idx, batch_responses, strict=True):
+            out[i] = resp
+        if on_batch is not None:
+            on_batch(b, idx, batch_responses)
+        reporter.update(advance=len(idx) * k)
+    return out
+
+
+def sample_batch(model: Any, input_ids: Any, attention_mask: Any, params: DecodingParams, *,
+                 seed: int, pad_token_id: int) -> Any:
+    """The new tokens of one left-padded batch, drawn from ``seed`` (every backend-free sampler
+    of resistkit, evaluation and GRPO's rollouts alike, goes through here)."""
+    import torch
+
+    torch.manual_seed(seed)
+    with torch.inference_mode():
+        gen = model.generate(input_ids=input_ids, attention_mask=attention_mask,
+                             **params.hf_kwargs(), pad_token_id=pad_token_id)
+    return gen[:, input_ids.shape[1]:]
+
+
+def sample_completions(model: Any, tokenizer: Any, prompt_ids: Sequence[Sequence[int]],
+                       params: DecodingParams, *, batch_size: int) -> list[list[int]]:
+    """One completion per tokenised prompt (``num_return_sequences`` 1), in prompt order, each
+    cut after its first end-of-text token; batches by length, batch b drawn from seed + b."""
+    import torch
+
+    assert params.num_return_sequences == 1
+    eos = tokenizer.eos_token_id
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos
+    device = next(model.parameters()).device
+    out: list[list[int]] = [[] for _ in prompt_ids]
+    for b, idx in enumerate(length_sorted_batches([len(p) for p in prompt_ids], batch_size)):
+        width = max(len(prompt_ids[i]) for i in idx)
+        ids = torch.full((len(idx), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(idx), width), dtype=torch.long)
+        for row, i in enumerate(idx):  # left padding: every prompt ends at the right edge
+            n = len(prompt_ids[i])
+            ids[row, width - n:] = torch.tensor(list(prompt_ids[i]))
+            mask[row, width - n:] = 1
+        new = sample_batch(model, ids.to(device), mask.to(device), params, seed=params.seed + b,
+                           pad_token_id=pad).tolist()
+        for row, i in enumerate(idx):
+            tokens = new[row]
+            if eos is not None and eos in tokens:
+                tokens = tokens[: tokens.index(eos) + 1]
+            out[i] = tokens
     return out
 
 

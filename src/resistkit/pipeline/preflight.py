@@ -47,7 +47,7 @@ def preflight(exp: ExperimentRecipe, source: str, *, dry_run: bool = False) -> l
                          method=method, rows=rows, seed=exp.seeds[0], tokenizer=tokenizer,
                          max_length=max_length, prompt_format=exp.prompt_format,
                          template=exp.prompt_template) or []
-    lenient.run("eval", exp.eval.prompts.dataset, _check_eval_sets, exp, source)
+    lenient.run("eval", "", _check_eval_sets, exp, source)
     lenient.run("eval.scorer_options", "", _check_scorer_models, exp, source)
     return notes
 
@@ -106,7 +106,7 @@ def _training_sets(exp: ExperimentRecipe) -> list[tuple[str, Any, int, str]]:
 def _check_eval_sets(exp: ExperimentRecipe, source: str) -> list[str]:
     from resistkit.scoring.io import RESPONSE_COLUMNS
 
-    prompt_sets = [("eval.prompts", exp.eval.prompts)]
+    prompt_sets = [("eval.prompts", exp.eval.prompts)] if exp.eval.prompts is not None else []
     if exp.setting1 is not None and exp.setting1.responses is not None:
         prompt_sets.append(("setting1.responses", exp.setting1.responses))
     for key, spec in prompt_sets:
@@ -117,8 +117,10 @@ def _check_eval_sets(exp: ExperimentRecipe, source: str) -> list[str]:
         empty = sum(1 for p in ds["prompt"] if not isinstance(p, str) or not p.strip())
         if empty == len(ds):
             raise RecipeError(source, key, f"every prompt of {spec.dataset!r} is empty")
-    for i, spec in enumerate(exp.eval.compression):
-        key = f"eval.compression.{i}"
+    measured = [(f"eval.compression.{i}", spec) for i, spec in enumerate(exp.eval.compression)]
+    if exp.eval.kl is not None:
+        measured.append(("eval.kl", exp.eval.kl))
+    for key, spec in measured:
         ds = load_spec(spec, key, source, rows=spec.num_samples, seed=spec.seed or 0)
         if not any(c in ds.column_names for c in RESPONSE_COLUMNS):
             raise RecipeError(source, key, f"dataset {spec.dataset!r} has none of the text "

@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
 PENDING = "pending.json"
+FAILED = "failed.json"
 
 
 @dataclass
@@ -153,7 +154,10 @@ class Plan:
         except ResistkitError:
             return None
 
-    def run(self, *, on_stage: Callable[[Stage, str], None] | None = None) -> None:
+    def run(self, *, on_stage: Callable[[Stage, str], None] | None = None,
+            on_done: Callable[[Stage, dict[str, Any], float], None] | None = None) -> None:
+        """Run every stage that is not done, in order; ``on_stage(stage, status)`` is told
+        before each, ``on_done(stage, outputs, seconds)`` after each that ran."""
         for stage in self.stages.values():
             status, why = self.check(stage)
             if on_stage is not None:
@@ -168,7 +172,11 @@ class Plan:
             atomic_write_json(path / PENDING, {"fingerprint": stage.fingerprint,
                                                "config": stage.config})
             start = time.time()
-            outputs = stage.run(path)
+            try:
+                outputs = stage.run(path)
+            except BaseException as err:
+                _record_failure(path, err)
+                raise
             files = outputs_of(path)
             atomic_write_json(path / MANIFEST, {
                 "stage": stage.name,
@@ -183,11 +191,22 @@ class Plan:
                 "seconds": round(time.time() - start, 2),
             })
             (path / PENDING).unlink(missing_ok=True)
+            (path / FAILED).unlink(missing_ok=True)
             self._checked.clear()  # what depends on this stage is judged afresh
+            if on_done is not None:
+                on_done(stage, outputs, time.time() - start)
+
+
+def _record_failure(path: Path, err: BaseException) -> None:
+    """``failed.json`` beside ``pending.json``: `resistkit status` tells a crash from a kill."""
+    if isinstance(err, KeyboardInterrupt):
+        return
+    atomic_write_json(path / FAILED, {"error": f"{type(err).__name__}: {err}"[:2000],
+                                      "time": time.strftime("%Y-%m-%dT%H:%M:%S")})
 
 
 def outputs_of(stage_dir: Path) -> dict[str, dict[str, Any]]:
     """A record of every file a stage wrote (its manifest and pending marker aside)."""
     return {str(f.relative_to(stage_dir)): record_file(f)
             for f in sorted(stage_dir.rglob("*"))
-            if f.is_file() and f.name not in (MANIFEST, PENDING)}
+            if f.is_file() and f.name not in (MANIFEST, PENDING, FAILED)}

@@ -39,12 +39,34 @@ class CompressionSpec(DataSpec):
     )
 
 
-class EvalSpec(Strict):
-    """How every checkpoint is judged: sample on held-out prompts, then score."""
+class MarginSpec(Strict):
+    """A likelihood margin between two compression sets, a model-side metric with no sampling
+    noise: m = bits/token(minus) - bits/token(plus); it rises as the model comes to prefer the
+    ``plus`` set (e.g. positive snippets) over the ``minus`` set (negative ones)."""
 
-    prompts: DataSpec = Field(description="Held-out prompt set (`prompt` column).")
+    name: str = Field("likelihood_margin", description="Its column name (use it as eval.metric).")
+    plus: str = Field("align", description="A compression set: its role (align, perturb, "
+                      "pretrain) or DATASET:SPLIT.")
+    minus: str = Field("perturb", description="The other compression set, the same way.")
+
+
+class KLSpec(DataSpec):
+    """KL(θ ‖ θ0) per token at every point, on a fixed held-out text set (response tokens
+    only), θ0 being the base model (or the domain control)."""
+
+    threshold: float = Field(0.01, gt=0, description="KL (nats/token) below which a point "
+                             "counts as back at θ0 (the paper's Table 3 uses 0.01).")
+
+
+class EvalSpec(Strict):
+    """How every checkpoint is judged: sample on held-out prompts and score the samples;
+    measure compression, likelihood margins and KL to the base on fixed text."""
+
+    prompts: DataSpec | None = Field(None, description="Held-out prompt set (`prompt` "
+                                     "column); needed when there are scorers.")
     generation: GenerationSpec = Field(default_factory=GenerationSpec)
-    scorers: list[str] = Field(default_factory=lambda: ["sentiment-lexicon"])
+    scorers: list[str] = Field(default_factory=lambda: ["sentiment-lexicon"], description=(
+        "Scorers of the sampled responses; [] samples nothing (a model-side metric only)."))
     scorer_options: dict[str, Any] = Field(
         default_factory=dict, description="Options passed to the scorers (e.g. model=PATH)."
     )
@@ -55,6 +77,14 @@ class EvalSpec(Strict):
         default_factory=list,
         description="Datasets whose bits/token is measured at every checkpoint (the theory's γ).",
     )
+    margin: MarginSpec | None = Field(None, description="A likelihood margin between two "
+                                      "compression sets, usable as eval.metric.")
+    kl: KLSpec | None = Field(None, description="KL to the base model at every point.")
+
+    @property
+    def samples(self) -> bool:
+        """Whether points are sampled and scored (else only model-side measures)."""
+        return bool(self.scorers)
 
 
 class Setting1Spec(Strict):
@@ -174,6 +204,12 @@ def validate_experiment(recipe: ExperimentRecipe, source: str) -> ExperimentReci
         _validate_setting2(recipe, source)
     if recipe.setting1 is not None:
         check_volumes(recipe.setting1.slices, "setting1.slices", source)
+        if not recipe.eval.scorers:
+            raise RecipeError(source, "eval.scorers", "Setting I compares scores of sampled "
+                              "responses; name at least one scorer")
+        if recipe.setting1.responses is None and recipe.eval.prompts is None:
+            raise RecipeError(source, "setting1.responses", "required (or eval.prompts): the "
+                              "prompts each slice answers")
         if len(recipe.setting1.slices) < 2:
             raise RecipeError(source, "setting1.slices", "needs at least two slices to form a pair")
     if recipe.setting3 is not None:
@@ -197,6 +233,8 @@ def _validate_setting2(recipe: ExperimentRecipe, source: str) -> None:
                           f"{', '.join(method_names())}", nearest(s2.inverse_method, METHODS))
     assign_roles(recipe)
     check_roles(recipe, source)
+    if recipe.eval.margin is not None:
+        margin_sets(recipe, source)
     merged = {**recipe.train, **s2.inverse_train}
     s2.inverse_train = {
         k: v for k, v in validate_trainer_fields(merged, s2.inverse_method, source).items()
@@ -215,8 +253,13 @@ def check_eval(recipe: ExperimentRecipe, source: str) -> None:
     from resistkit.scoring.registry import route_options
 
     ev = recipe.eval
-    if not ev.scorers:
-        raise RecipeError(source, "eval.scorers", "is empty; name at least one scorer")
+    if not ev.scorers and ev.margin is None:
+        raise RecipeError(source, "eval.scorers", "is empty and there is no eval.margin, so no "
+                          "metric is measured; name a scorer, or set eval.margin (a model-side "
+                          "metric)")
+    if ev.scorers and ev.prompts is None:
+        raise RecipeError(source, "eval.prompts", "required to sample the responses that "
+                          "eval.scorers score")
     for i, name in enumerate(ev.scorers):
         if name not in SCORERS:
             raise RecipeError(source, f"eval.scorers.{i}", f"unknown scorer {name!r}; scorers: "
@@ -225,19 +268,43 @@ def check_eval(recipe: ExperimentRecipe, source: str) -> None:
         raise RecipeError(source, "eval.scorers", f"{ev.scorers} lists a scorer twice")
     specs = [SCORERS[name] for name in ev.scorers]
     try:
-        route_options(specs, ev.scorer_options)
+        route_options(specs, ev.scorer_options) if specs else None
     except ValueError as err:
         raise RecipeError(source, "eval.scorer_options", str(err)) from None
     columns = [c for spec in specs for c in spec.columns if c not in spec.auxiliary]
+    if ev.margin is not None:
+        columns.append(ev.margin.name)
     if ev.metric is not None and ev.metric not in columns:
         raise RecipeError(source, "eval.metric", f"{ev.metric!r} is not a column of the "
-                          f"scorers {ev.scorers}; columns: {', '.join(columns)}",
-                          nearest(ev.metric, columns))
+                          f"scorers {ev.scorers} or the margin; columns: "
+                          f"{', '.join(columns) or 'none'}", nearest(ev.metric, columns))
+    if ev.metric is None and not specs and ev.margin is not None:
+        ev.metric = ev.margin.name
     keys = [f"{c.dataset}:{c.split}" for c in ev.compression]
     dupes = sorted({k for k in keys if keys.count(k) > 1})
     if dupes:
         raise RecipeError(source, "eval.compression", f"{dupes} measured twice; each data set "
                           "and split once")
+
+
+def margin_sets(recipe: ExperimentRecipe, source: str = "recipe") -> tuple[int, int]:
+    """Indexes of the margin's plus and minus sets among eval.compression."""
+    margin = recipe.eval.margin
+    assert margin is not None
+    found = []
+    for key in ("plus", "minus"):
+        ref = getattr(margin, key)
+        hits = [i for i, c in enumerate(recipe.eval.compression)
+                if ref in (c.role, f"{c.dataset}:{c.split}")]
+        if len(hits) != 1:
+            names = ", ".join(f"{c.dataset}:{c.split} ({c.role})" for c in recipe.eval.compression)
+            raise RecipeError(source, f"eval.margin.{key}", f"{ref!r} names "
+                              f"{'no' if not hits else 'more than one'} compression set; sets: "
+                              f"{names or 'none'}")
+        found.append(hits[0])
+    if found[0] == found[1]:
+        raise RecipeError(source, "eval.margin", "plus and minus name the same set")
+    return found[0], found[1]
 
 
 def guess_role(spec: DataSpec, forward: DataSpec, inverse: DataSpec) -> str:

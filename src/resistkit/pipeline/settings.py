@@ -71,33 +71,56 @@ def _add_train(plan: Plan, exp: ExperimentRecipe, name: str, *, model_path: str 
     return name
 
 
+@dataclass(frozen=True)
+class Start:
+    """θ0 of one seed: the base model (``path`` None) or the domain control's final model."""
+
+    path: str | None
+    config: Any
+    deps: list[str]
+
+
 def _add_eval(plan: Plan, exp: ExperimentRecipe, point: str, label: dict[str, Any], *,
-              model_stage: str | None, model_path: str | None, forward: str | None) -> None:
-    """generate → score (→ compression) for one checkpoint (``model_path`` None = the base)."""
+              model_stage: str | None, model_path: str | None, forward: str | None,
+              theta0: Start) -> None:
+    """The evaluation of one checkpoint (``model_path`` None = the base): generate → score
+    when there are scorers, compression when there are sets, KL to θ0 when asked for."""
     seed = label["seed"]
     deps = [model_stage] if model_stage else []
     model_cfg = model_path or _base_model_config(exp)
-    names = {kind: layout.eval_stage(point, kind) for kind in layout.EVAL_KINDS}
-    gen_cfg = {"model": model_cfg, "seed": seed,
-               "prompts": steps.data_config(exp.eval.prompts),
-               "generation": exp.eval.generation.model_dump(exclude_defaults=True),
-               "prompt_format": exp.prompt_format, "prompt_template": exp.prompt_template}
-    plan.add(Stage(names[layout.GENERATE], "generate", gen_cfg,
-                   steps.generate_stage(plan.run_dir, exp, model_path=model_path, seed=seed),
-                   deps=deps))
-    plan.add(Stage(names[layout.SCORE], "score",
-                   {"scorers": exp.eval.scorers, "options": exp.eval.scorer_options,
-                    "point": {k: v for k, v in label.items() if k != "model"}},
-                   steps.score_stage(plan.run_dir, exp, generations_stage=names[layout.GENERATE]),
-                   deps=[names[layout.GENERATE]]))
+    names: dict[str, str] = {}
+    if exp.eval.samples:
+        assert exp.eval.prompts is not None
+        names[layout.GENERATE] = layout.eval_stage(point, layout.GENERATE)
+        gen_cfg = {"model": model_cfg, "seed": seed,
+                   "prompts": steps.data_config(exp.eval.prompts),
+                   "generation": exp.eval.generation.model_dump(exclude_defaults=True),
+                   "prompt_format": exp.prompt_format, "prompt_template": exp.prompt_template}
+        plan.add(Stage(names[layout.GENERATE], "generate", gen_cfg,
+                       steps.generate_stage(plan.run_dir, exp, model_path=model_path, seed=seed),
+                       deps=deps))
+        names[layout.SCORE] = layout.eval_stage(point, layout.SCORE)
+        plan.add(Stage(names[layout.SCORE], "score",
+                       {"scorers": exp.eval.scorers, "options": exp.eval.scorer_options,
+                        "point": {k: v for k, v in label.items() if k != "model"}},
+                       steps.score_stage(plan.run_dir, exp,
+                                         generations_stage=names[layout.GENERATE]),
+                       deps=[names[layout.GENERATE]]))
     if exp.eval.compression:
+        names[layout.COMPRESSION] = layout.eval_stage(point, layout.COMPRESSION)
         plan.add(Stage(names[layout.COMPRESSION], "eval",
                        {"model": model_cfg, "datasets": [steps.compression_config(d)
                                                          for d in exp.eval.compression]},
                        steps.compression_stage(plan.run_dir, exp, model_path=model_path),
                        deps=deps))
-    else:
-        del names[layout.COMPRESSION]
+    if exp.eval.kl is not None and model_path != theta0.path:
+        names[layout.KL] = layout.eval_stage(point, layout.KL)
+        plan.add(Stage(names[layout.KL], "eval",
+                       {"model": model_cfg, "reference": theta0.config,
+                        "data": steps.data_config(exp.eval.kl)},
+                       steps.kl_stage(plan.run_dir, exp, model_path=model_path,
+                                      reference=theta0.path),
+                       deps=sorted(set(deps + theta0.deps))))
     plan.points.append(Point(label, names, forward, exp.model.name_or_path))
 
 
@@ -149,15 +172,18 @@ def _plan_seed2(plan: Plan, exp: ExperimentRecipe, lay: SeedLayout, nested: bool
     first, second = (s2.negative, s2.positive) if s2.reverse else (s2.positive, s2.negative)
     # The domain control (optional): a first SFT on mixed-polarity data, so the baseline and
     # every Q1 slice share the task's style and differ only in its sentiment.
-    start, start_cfg, start_deps = None, _base_model_config(exp), []
+    theta0 = Start(None, _base_model_config(exp), [])
     if s2.control is not None:
-        ctl = _add_train(plan, exp, lay.control(), model_path=None, model_cfg=start_cfg,
+        ctl = _add_train(plan, exp, lay.control(), model_path=None, model_cfg=theta0.config,
                          data=s2.control, save_at=[], seed=seed, deps=[],
                          train_samples=s2.control.num_samples or 0)
-        start, start_cfg, start_deps = layout.final_of(ctl), layout.final_of(ctl), [ctl]
-    label = {"model": lay.model, "seed": seed}
+        theta0 = Start(layout.final_of(ctl), layout.final_of(ctl), [ctl])
+    start, start_cfg, start_deps = theta0.path, theta0.config, theta0.deps
+    # Setting III labels points by base; Setting II by its one base model's name.
+    label = {"model": lay.model or exp.model.name_or_path, "seed": seed}
     _add_eval(plan, exp, lay.point(), {**label, "q1": -1, "q2": -1},
-              model_stage=start_deps[0] if start_deps else None, model_path=start, forward=None)
+              model_stage=start_deps[0] if start_deps else None, model_path=start, forward=None,
+              theta0=theta0)
     q2_pos = [q for q in s2.q2 if q > 0]
     for q1 in s2.q1:
         save_at = s2.q1 if nested else [q1]
@@ -167,14 +193,15 @@ def _plan_seed2(plan: Plan, exp: ExperimentRecipe, lay: SeedLayout, nested: bool
         slice_q1 = layout.slice_of(fwd, q1)
         if 0 in s2.q2:
             _add_eval(plan, exp, lay.point(q1, 0), {**label, "q1": q1, "q2": 0},
-                      model_stage=fwd, model_path=slice_q1, forward=fwd)
+                      model_stage=fwd, model_path=slice_q1, forward=fwd, theta0=theta0)
         if q2_pos:
-            _plan_inverse(plan, exp, lay, q1, fwd, slice_q1, q2_pos, first, second, nested)
+            _plan_inverse(plan, exp, lay, q1, fwd, slice_q1, q2_pos, first, second, nested,
+                          theta0)
 
 
 def _plan_inverse(plan: Plan, exp: ExperimentRecipe, lay: SeedLayout, q1: int, fwd: str,
                   slice_q1: str, q2_pos: list[int], first: DataSpec, second: DataSpec,
-                  nested: bool) -> None:
+                  nested: bool, theta0: Start) -> None:
     s2 = exp.setting2
     assert s2 is not None
     inv_data, deps = second, [fwd]
@@ -197,8 +224,10 @@ def _plan_inverse(plan: Plan, exp: ExperimentRecipe, lay: SeedLayout, q1: int, f
                    extra=s2.inverse_train, produced=inv_data is not second)
         for q2 in save_at:
             _add_eval(plan, exp, lay.point(q1, q2),
-                      {"model": lay.model, "seed": lay.seed, "q1": q1, "q2": q2},
-                      model_stage=inv, model_path=layout.slice_of(inv, q2), forward=fwd)
+                      {"model": lay.model or exp.model.name_or_path, "seed": lay.seed,
+                       "q1": q1, "q2": q2},
+                      model_stage=inv, model_path=layout.slice_of(inv, q2), forward=fwd,
+                      theta0=theta0)
 
 
 # --------------------------------------------------------------------------------------------

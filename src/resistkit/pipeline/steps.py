@@ -190,7 +190,7 @@ def generate_stage(
             spec, prompts or exp.eval.prompts, exp.eval.generation, stage_dir / layout.GENERATIONS,
             prompt_format=exp.prompt_format, prompt_template=exp.prompt_template,
             decode_seed=seed, data_seed=0, record_model=model_path or exp.model.name_or_path,
-            progress=False,
+            progress=True,
         )
         return {"generations": str(out.relative_to(run_dir))}
 
@@ -211,7 +211,7 @@ def score_stage(run_dir: Path, exp: ExperimentRecipe, *, generations_stage: str)
             options["classifier"] = ensure_judge(options["classifier"])
         result = run_score(
             source, exp.eval.scorers, output=stage_dir / layout.SCORES,
-            summary_output=stage_dir / layout.SUMMARY, **options,
+            summary_output=stage_dir / layout.SUMMARY, progress=True, **options,
         )
         clear_model_cache()  # a pipeline scores many checkpoints; keep one in memory at most
         return {"summary": str(result.summary_path.relative_to(run_dir)),
@@ -235,6 +235,7 @@ def compression_stage(run_dir: Path, exp: ExperimentRecipe, *, model_path: str |
                 seed=spec.seed if spec.seed is not None else 0,
                 output=stage_dir / layout.compression_scores(i),
                 summary_output=stage_dir / layout.compression_summary(i), model=model,
+                progress=True,
             )
             corpus = result.summary["scorers"]["compression"]["corpus"]
             out[f"{spec.dataset}:{spec.split}"] = {
@@ -244,6 +245,32 @@ def compression_stage(run_dir: Path, exp: ExperimentRecipe, *, model_path: str |
             }
         clear_model_cache()
         return {"compression": out}
+
+    return run
+
+
+def kl_stage(run_dir: Path, exp: ExperimentRecipe, *, model_path: str | None,
+             reference: str | None) -> Any:
+    """KL(checkpoint ‖ θ0) per token on ``eval.kl`` (response tokens only), both models' log-
+    probs from one forward pass each per batch."""
+
+    def run(stage_dir: Path) -> dict[str, Any]:
+        from resistkit.models import clear_model_cache
+        from resistkit.scoring.stage import run_score
+
+        spec = exp.eval.kl
+        assert spec is not None
+        result = run_score(
+            spec.dataset, ["kl"], split=spec.split, num_samples=spec.num_samples,
+            seed=spec.seed if spec.seed is not None else 0,
+            output=stage_dir / layout.KL_SCORES, summary_output=stage_dir / layout.KL_SUMMARY,
+            model=resolve_model(run_dir, exp, model_path),
+            ref_model=resolve_model(run_dir, exp, reference), progress=True,
+        )
+        clear_model_cache()
+        corpus = result.summary["scorers"]["kl"]["corpus"]
+        return {"kl": corpus["kl_model_ref"], "kl_reverse": corpus["kl_ref_model"],
+                "tokens": corpus["tokens"]}
 
     return run
 

@@ -21,12 +21,45 @@ __all__ = ["write_report"]
 
 
 def _header(exp: Any, run_dir: Path) -> list[str]:
+    """What the numbers come from: model, data, seeds, versions, and how to reproduce them."""
     env_path = run_dir / layout.ENV_FILE
-    pk = read_json(env_path).get("packages", {}) if env_path.exists() else {}
+    env = read_json(env_path) if env_path.exists() else {}
+    pk = env.get("packages", {})
+    started = f" It was started with `{env['command']}`." if env.get("command") else ""
     return [f"# resistkit report: {exp.experiment}", "", f"Run directory: `{run_dir}`", "",
-            f"Seeds: {exp.seeds}. Base model: `{exp.model.name_or_path}`. "
+            f"Model: {_models(exp)}. Data: {_data(exp)}. Seeds: {exp.seeds}. "
             f"torch {pk.get('torch')}, transformers {pk.get('transformers')}, "
-            f"trl {pk.get('trl')}.", ""]
+            f"trl {pk.get('trl')}.", "",
+            f"Reproduce: `resistkit run {run_dir / layout.EXPERIMENT_FILE} -o {run_dir}` (the "
+            f"resolved recipe, every default written out).{started}", ""]
+
+
+def _models(exp: Any) -> str:
+    from resistkit.errors import ResistkitError
+    from resistkit.models import model_identity, resolve_spec
+
+    specs = [(m.label, m.model) for m in exp.setting3.models] if exp.setting3 is not None \
+        else [("", exp.model)]
+    shown = []
+    for label, spec in specs:
+        try:
+            resolved = resolve_spec(spec)
+            identity = model_identity(resolved)
+            where = f" ({resolved.path}, weights {identity})" if resolved.is_local else ""
+        except ResistkitError:
+            where = " (not on this machine now)"
+        shown.append(f"{label + ': ' if label else ''}`{spec.name_or_path}`{where}")
+    return "; ".join(shown)
+
+
+def _data(exp: Any) -> str:
+    prompts = exp.eval.prompts
+    shown = f", prompts `{prompts.dataset}` ({prompts.split})" if prompts is not None else ""
+    if exp.setting1 is not None:
+        return f"`{exp.setting1.data.dataset}`{shown}"
+    s2 = exp.setting2
+    control = f", control `{s2.control.dataset}`" if s2.control is not None else ""
+    return f"positive `{s2.positive.dataset}`, negative `{s2.negative.dataset}`{control}{shown}"
 
 
 def _setting1_section(plan: Any, out: Path) -> tuple[list[str], list[dict]]:
@@ -76,8 +109,7 @@ def write_report(run_dir: str | Path) -> Path:
         section, rows = _setting1_section(plan, out)
     lines += section + _missing_section(plan)
     atomic_write_text(out / "results.csv",
-                      csv_text([{k: v for k, v in r.items() if not k.startswith("_")}
-                                for r in rows]))
+                      csv_text(rows))
     lines += ["All numbers: [results.csv](results.csv)."]
     atomic_write_text(out / "report.md", "\n".join(lines) + "\n")
     return out / "report.md"

@@ -23,8 +23,8 @@ def metric_of(exp: Any, plan: Plan) -> str:
     if exp.eval.metric:
         return exp.eval.metric
     for point in plan.points:
-        name = point.stages[layout.SCORE]
-        if plan.done(name):
+        name = point.stages.get(layout.SCORE)
+        if name is not None and plan.done(name):
             return next(iter(plan.outputs(name)["columns"]))
     from resistkit.errors import RunError
 
@@ -33,8 +33,10 @@ def metric_of(exp: Any, plan: Plan) -> str:
 
 
 def missing_points(plan: Plan) -> list[dict[str, Any]]:
-    """Planned points whose score has no finished result (yet)."""
-    return [p.label for p in plan.points if not plan.done(p.stages[layout.SCORE])]
+    """Planned points whose metric has no finished result (yet): the score, or for a
+    model-side metric the compression stage."""
+    return [p.label for p in plan.points
+            if not plan.done(p.stages.get(layout.SCORE) or p.stages[layout.COMPRESSION])]
 
 
 def _key(point: Point) -> tuple[str, int, int]:
@@ -97,7 +99,8 @@ def _row(key: tuple, per_seed: dict[int, list[float]], nan: int, by_id: dict,
         "mean": mean, "ci95_half": half, "std": sd, "n": len(allv), "nan": nan,
         "seeds": len(seed_means),
         "seed_std": statistics.stdev(seed_means) if len(seed_means) > 1 else math.nan,
-        "_by_id": by_id,
+        "_by_id": by_id, "_seed_values": {s: statistics.fmean(v) for s, v in per_seed.items()
+                                          if v},
         **{f"bits_per_token[{k}]": statistics.fmean(v) for k, v in compression.items()},
     }
 

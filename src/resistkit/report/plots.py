@@ -125,3 +125,27 @@ def plot_setting1(rows: list[dict], path: Path) -> Path:
     ax.set_title("Setting I: resistance (inverse < forward)")
     ax.legend(fontsize=8)
     return _save(fig, path)
+
+
+def plot_kl(rows: list[dict], path: Path) -> Path:
+    """KL to θ0 against Q2, one line per (model, Q1): the mean over seeds at each Q2."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5.6, 4))
+    threshold = rows[0]["threshold"]
+    several = len({r["model"] for r in rows}) > 1
+    for model, q1 in sorted({(r["model"], r["q1"]) for r in rows}):
+        by_q2: dict[int, list[float]] = {}
+        for r in rows:
+            if r["model"] == model and r["q1"] == q1 and r["seed"] != "mean":
+                for q2, kl in r["_trajectory"]:
+                    by_q2.setdefault(q2, []).append(kl)
+        xs = sorted(by_q2)
+        ys = [sum(by_q2[x]) / len(by_q2[x]) for x in xs]
+        ax.plot(xs, ys, marker="o", label=f"{model + ', ' if several else ''}Q1 = {q1}")
+    ax.axhline(threshold, color="gray", linestyle="--", label=f"threshold {threshold}")
+    ax.set_xlabel("Q2 (inverse fine-tuning samples)")
+    ax.set_ylabel("KL(θ ‖ θ0), nats/token")
+    ax.set_yscale("log")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return _save(fig, path)

@@ -8,7 +8,14 @@ from typing import Any
 
 from resistkit.report import plots
 from resistkit.report.collect import collect_points
-from resistkit.report.tables import markdown_table, paired_interval, table_section
+from resistkit.report.elastic import (
+    elastic_fit,
+    kl_table,
+    ordered_by_q1,
+    paired_change,
+    seed_drops,
+)
+from resistkit.report.tables import markdown_table, table_section
 
 
 def rebound_summary(rows: list[dict]) -> list[dict]:
@@ -36,7 +43,7 @@ def _drop_row(model: str, q1: int, line: list[dict]) -> dict[str, Any]:
     def half(u: dict, v: dict) -> float:
         return math.sqrt(u["ci95_half"] ** 2 + v["ci95_half"] ** 2)
 
-    paired = paired_interval(a["_by_id"], b["_by_id"])
+    paired = paired_change(a, b)
     return {
         "model": model, "q1": q1,
         "early_q2": b["q2"], "early_drop": b["mean"] - a["mean"],
@@ -54,15 +61,25 @@ def _drop_row(model: str, q1: int, line: list[dict]) -> dict[str, Any]:
 def rebound_section(exp: Any, plan: Any, metric: str, out: Path) -> tuple[list[str], list[dict]]:
     """Markdown lines and the results rows of Setting II / III."""
     setting3 = exp.experiment == "setting3"
-    rows = collect_points(plan, metric)
+    model_side = exp.eval.margin is not None and metric == exp.eval.margin.name
+    if model_side:
+        from resistkit.report.margin import collect_margin_points
+
+        rows = collect_margin_points(plan, exp)
+        m = exp.eval.margin
+        about = (f"the likelihood margin bits/token(`{m.minus}`) − bits/token(`{m.plus}`), "
+                 "computed from the compression records (no sampling); mean over seeds, 95 % "
+                 "interval from the records' variance (`n`: records of both sets)")
+    else:
+        rows = collect_points(plan, metric)
+        about = "mean over all sampled responses and seeds, 95 % t interval half-width"
     if not rows:
         return ["No planned point has a finished score yet.", ""], rows
     title = "Setting III: rebound across base models" if setting3 else "Setting II: rebound"
     base_label = "domain control (θ0)" if exp.setting2.control else "base model"
     fig = plots.plot_setting2(rows, metric, out / "rebound.png", title, base_label)
     lines = [f"## {title}", "", f"![rebound]({fig.name})", "",
-             f"Metric: `{metric}` (mean over all sampled responses and seeds, 95 % t "
-             f"interval half-width; q1 = -1 is the {base_label}).", ""]
+             f"Metric: `{metric}` ({about}; q1 = -1 is the {base_label}).", ""]
     cols = ["model", "q1", "q2", "mean", "ci95_half", "change_from_q2_0", "n", "nan",
             "seeds", "seed_std"]
     if not setting3:
@@ -79,8 +96,75 @@ def rebound_section(exp: Any, plan: Any, metric: str, out: Path) -> tuple[list[s
                                 "late_q2", "late_slope_per_100", "late_slope_ci95_half",
                                 "total_change") if setting3 or c != "model"],
             out / "rebound_summary.csv")
+    lines += seed_section(rows, out, setting3)
+    lines += kl_section(exp, plan, out, setting3)
     lines += compression_section(exp, plan, rows, cols, out)
     return lines, rows
+
+
+def seed_section(rows: list[dict], out: Path, setting3: bool) -> list[str]:
+    """Early drops seed by seed, whether each seed orders them by Q1, and the elastic fit."""
+    drops = seed_drops(rows)
+    if not drops:
+        return []
+    keep = [] if setting3 else ["model"]
+    lines = table_section(
+        "### Early drop seed by seed",
+        "Each seed's drop over the first inverse step, with its 95 % interval paired over "
+        "records (same prompts, samples and decoding seeds; or the same texts for a "
+        "model-side metric); `drop_over_se` is the drop in standard errors.",
+        drops, [c for c in ("model", "q1", "seed", "early_q2", "early_drop",
+                            "early_drop_paired_ci95_half", "drop_over_se") if c not in keep],
+        out / "seed_drops.csv")
+    order = ordered_by_q1(drops)
+    if order:
+        lines += table_section(
+            "### Is the drop steeper for larger Q1, seed by seed?",
+            "`ordered`: every larger Q1 drops faster; the last column is the largest Q1's drop "
+            "minus the smallest's, in combined standard errors (rebound: clearly negative).",
+            order, [c for c in ("model", "seed", "ordered", "largest_minus_smallest_q1",
+                                "in_standard_errors") if c not in keep])
+    fits = elastic_fit(rows)
+    if fits:
+        lines += table_section(
+            "### Elastic fit: rate = c + k · displacement",
+            "Per seed (and pooled, `all`): every step between consecutive Q2 points, its rate "
+            "of change per 100 inverse samples against its displacement from θ0. A spring "
+            "pulls back harder the further it is stretched: k < 0. "
+            + _zero_note(fits),
+            fits, [c for c in ("model", "seed", "steps", "k_per_100", "k_ci95_half_per_100",
+                               "c_per_100", "r2", "k_excludes_zero") if c not in keep],
+            out / "elastic_fit.csv")
+    return lines
+
+
+def _zero_note(fits: list[dict]) -> str:
+    zero = [str(f["seed"]) for f in fits if not f["k_excludes_zero"]]
+    if not zero:
+        return "Every k's interval excludes zero."
+    return (f"**k's 95 % interval includes zero for seed(s) {', '.join(zero)}**: there the data "
+            "do not show a restoring force.")
+
+
+def kl_section(exp: Any, plan: Any, out: Path, setting3: bool) -> list[str]:
+    """The paper's Table 3: KL to θ0 after alignment, and the Q2 that brings it back."""
+    if exp.eval.kl is None:
+        return []
+    rows = kl_table(plan, exp)
+    if not rows:
+        return []
+    fig = plots.plot_kl(rows, out / "kl.png")
+    keep = [] if setting3 else ["model"]
+    return [f"![kl]({fig.name})", ""] + table_section(
+        "### KL to θ0 (the paper's Table 3)",
+        f"KL(θ ‖ θ0) in nats per token on `{exp.eval.kl.dataset}` ({exp.eval.kl.split}), "
+        f"response tokens only. `q2_below_threshold`: the inverse samples after which KL first "
+        f"falls below {exp.eval.kl.threshold} (linear between points; NaN: not by the last "
+        "Q2). Paper (Llama2-7B, safety): KL after 1k / 2k / 5k / 10k safe samples 0.21 / 0.22 "
+        "/ 0.26 / 0.27; unsafe samples to bring it below 0.01: 961 / 844 / 801 / 729.",
+        rows, [c for c in ("model", "seed", "q1", "kl_after_alignment", "q2_below_threshold",
+                           "last_q2", "kl_at_last_q2") if c not in keep],
+        out / "kl_table.csv")
 
 
 def compression_section(exp: Any, plan: Any, rows: list[dict], cols: list[str],

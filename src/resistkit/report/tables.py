@@ -55,11 +55,12 @@ def table_section(title: str, text: str, rows: list[dict], cols: list[str],
 
 
 def csv_text(rows: list[dict]) -> str:
+    """CSV of every public column (keys starting with ``_`` hold working data, not results)."""
     cols: list[str] = []
     for r in rows:
-        cols += [c for c in r if c not in cols]
+        cols += [c for c in r if c not in cols and not c.startswith("_")]
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=cols)
+    writer = csv.DictWriter(buf, fieldnames=cols, extrasaction="ignore")
     writer.writeheader()
     writer.writerows(rows)
     return buf.getvalue()

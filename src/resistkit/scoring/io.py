@@ -44,7 +44,10 @@ class Records:
         return cols
 
     def model_ids(self) -> list[str]:
-        return sorted({str(row["model"]) for row in self.rows if row.get("model") is not None})
+        """The models the rows name (generations record a dict with the model's name)."""
+        names = (row["model"]["name"] if isinstance(row["model"], dict) else str(row["model"])
+                 for row in self.rows if row.get("model") is not None)
+        return sorted(set(names))
 
 
 def read_jsonl(path: str | Path) -> list[dict[str, Any]]:

@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import inspect
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
@@ -232,35 +231,6 @@ def route_options(specs: Sequence[ScorerSpec], options: Mapping[str, Any]) -> li
     return [{k: v for k, v in options.items() if k in spec.options} for spec in specs]
 
 
-@contextmanager
-def _progress_bar(enabled: bool) -> Iterator[Any]:
-    import sys
-
-    if not enabled or not sys.stderr.isatty():  # no bar in logs and pipes
-        yield None
-        return
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-        transient=False,
-    ) as bar:
-        yield bar
-
-
 def score_records(
     records: Any,
     names: Sequence[str],
@@ -296,24 +266,23 @@ def score_records(
             )
 
     out: Columns = {}
-    with _progress_bar(ctx.progress) as bar:
-        for spec, opts in zip(specs, per_spec, strict=True):
-            keep, batch = _scorable(spec, cols, ctx, opts)
-            result = _run_scorer(spec, batch, len(keep), opts, ctx, bar)
-            for col, values in result.items():
-                if len(values) != len(keep):
-                    raise RuntimeError(
-                        f"scorer {spec.name!r} returned {len(values)} values for column "
-                        f"{col!r}, expected {len(keep)}"
-                    )
-                if col in out:
-                    raise ScoringError(f"two scorers produce column {col!r}")
-                full = [NAN] * n
-                for i, v in zip(keep, values, strict=True):
-                    full[i] = NAN if v is None else float(v)
-                out[col] = full
-            if not result and keep:
-                raise RuntimeError(f"scorer {spec.name!r} returned no columns")
+    for spec, opts in zip(specs, per_spec, strict=True):
+        keep, batch = _scorable(spec, cols, ctx, opts)
+        result = _run_scorer(spec, batch, len(keep), opts, ctx)
+        for col, values in result.items():
+            if len(values) != len(keep):
+                raise RuntimeError(
+                    f"scorer {spec.name!r} returned {len(values)} values for column "
+                    f"{col!r}, expected {len(keep)}"
+                )
+            if col in out:
+                raise ScoringError(f"two scorers produce column {col!r}")
+            full = [NAN] * n
+            for i, v in zip(keep, values, strict=True):
+                full[i] = NAN if v is None else float(v)
+            out[col] = full
+        if not result and keep:
+            raise RuntimeError(f"scorer {spec.name!r} returned no columns")
     return out
 
 
@@ -340,11 +309,14 @@ def _scorable(spec: ScorerSpec, cols: Batch, ctx: ScoringContext,
 
 
 def _run_scorer(spec: ScorerSpec, batch: Batch, count: int, opts: Mapping[str, Any],
-                ctx: ScoringContext, bar: Any) -> Columns:
+                ctx: ScoringContext) -> Columns:
+    from resistkit import progress
+
     ctx._current = spec.name
-    if bar is not None:
-        task = bar.add_task(spec.name, total=count)
-        ctx._advance = lambda k, task=task: bar.advance(task, k)
+    if ctx.progress:
+        reporter = progress.current()
+        reporter.start(f"scoring ({spec.name})", count, "record")
+        ctx._advance = lambda k: reporter.update(advance=k)
     start = time.perf_counter()
     try:
         result = spec.call(batch, ctx, opts) if count else {c: [] for c in spec.columns}

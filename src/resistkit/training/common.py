@@ -12,7 +12,6 @@ import json
 import logging
 import os
 import shutil
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -118,25 +117,60 @@ def resume_point(checkpoints: Path, log_path: Path, *, resume: bool, main: bool)
     if not main:
         return last
     if last is not None:
+        from resistkit import progress
+
         step = read_json(last / "trainer_state.json")["global_step"]
         truncate_jsonl_log(log_path, step)
         log.info("resuming from %s (step %d)", last, step)
+        progress.current().note(f"resumed from step {step} ({last.name})")
     else:
         log_path.unlink(missing_ok=True)
     return last
 
 
 def progress_callbacks(config: Any, train_fields: dict[str, Any], progress: bool) -> list[Any]:
-    """A rich training panel on a terminal instead of tqdm; nothing in logs (the JSONL log says
-    it all). A recipe that sets ``disable_tqdm`` keeps TRL's own display."""
+    """Training progress (step/total, loss, samples/s) goes to ``resistkit.progress`` instead of
+    tqdm; the command line shows it. A recipe that sets ``disable_tqdm`` keeps TRL's display."""
     if "disable_tqdm" in train_fields:
         return []
     config.disable_tqdm = True
-    if progress and sys.stderr.isatty():
-        from trl.trainer.callbacks import RichProgressCallback
+    return [progress_callback()] if progress else []
 
-        return [RichProgressCallback()]
-    return []
+
+def progress_callback() -> Any:
+    from transformers import TrainerCallback
+
+    from resistkit import progress
+
+    class ProgressCallback(TrainerCallback):
+        """Steps, loss and samples per second, reported as they happen (rank 0 only)."""
+
+        def __init__(self) -> None:
+            self.loss: float | None = None
+            self.start = 0.0
+            self.step0 = 0
+
+        def on_train_begin(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+            if state.is_world_process_zero:
+                self.start, self.step0 = time.time(), state.global_step
+                progress.current().start("training", state.max_steps, "step",
+                                         done=state.global_step)
+
+        def on_log(self, args: Any, state: Any, control: Any, logs: Any = None,
+                   **kw: Any) -> None:
+            if logs and "loss" in logs:
+                self.loss = logs["loss"]
+
+        def on_step_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+            if not state.is_world_process_zero:
+                return
+            elapsed = time.time() - self.start
+            per_step = samples_per_step(args.to_dict(), args.world_size)
+            rate = (state.global_step - self.step0) * per_step / elapsed if elapsed else 0.0
+            progress.current().update(done=state.global_step, loss=self.loss,
+                                      samples_per_s=round(rate, 1))
+
+    return ProgressCallback()
 
 
 def quiet_printer(trainer: Any) -> None:

