@@ -15,6 +15,7 @@ SFT = "{repo}/recipes/tiny/sft.yaml"
 S2 = "{repo}/recipes/tiny/setting2.yaml"
 S3 = "{repo}/recipes/tiny/setting3.yaml"
 PRE = "{repo}/recipes/pretrain/micro.yaml"
+GRPO = "{repo}/recipes/tiny/grpo.yaml"
 BASE = "--set", "model.name_or_path=builtin:tiny-base"
 
 # (id, command line, text the one error line must contain)
@@ -48,6 +49,25 @@ CASES: list[tuple[str, list[str], str]] = [
     ("lora-rank-zero", ["train", SFT, "--set", "lora={r: 0}"], "lora.r"),
     ("lora-unknown-target", ["train", SFT, *BASE, "--set", "lora={target_modules: [nope_proj]}"],
      "lora.target_modules: ['nope_proj'] not in the model"),
+    ("reward-on-sft", ["train", SFT, "--set", "reward={scorer: refusal}"],
+     "reward: method 'sft' learns from its data, not from a reward"),
+    ("grpo-without-reward", ["train", GRPO, "--set", "reward=null"],
+     "reward: required by method 'grpo'"),
+    ("reward-scorer-typo", ["train", GRPO, "--set", "reward.scorer=sentiment-lexikon"],
+     "reward.scorer: unknown scorer 'sentiment-lexikon'"),
+    ("reward-column-unknown", ["train", GRPO, "--set", "reward.column=nope"],
+     "reward.column: 'nope' is not a column of sentiment-lexicon"),
+    ("reward-option-unused", ["train", GRPO, "--set", "reward.options={classifier: x}"],
+     "reward.options: option(s) classifier not used"),
+    ("grpo-uneven-groups", ["train", GRPO, "--set", "train.num_generations=3"],
+     "train.num_generations: 3 does not divide the 8 completions"),
+    ("kto-batch-of-one", ["train", "{repo}/recipes/tiny/kto.yaml", "--set",
+                          "train.per_device_train_batch_size=1"], "KTO estimates its KL"),
+    ("kto-on-plain-text", ["train", "{repo}/recipes/tiny/kto.yaml", "--set",
+                           "data.dataset=builtin:pretrain"],
+     "cannot be trained on with method kto: it needs 'prompt', 'completion'"),
+    ("simpo-unknown-field", ["train", "{repo}/recipes/tiny/simpo.yaml", "--set",
+                             "train.simpo_gama=1"], "not a field of trl.CPOConfig"),
     ("recipe-is-a-directory", ["train", "{tmp}"], "is a directory"),
     ("recipe-missing", ["train", "{tmp}/nope.yaml"], "no such file, and no packaged recipe"),
     ("recipe-empty", ["train", "{tmp}/empty.yaml"], "the file is empty"),
@@ -58,7 +78,7 @@ CASES: list[tuple[str, list[str], str]] = [
     ("dataset-file-missing", ["train", SFT, "--set", "data.dataset=json:{tmp}/none.jsonl"],
      "does not exist"),
     ("dataset-without-text", ["train", SFT, "--set", "data.dataset=json:{tmp}/notext.jsonl"],
-     "neither a 'text' column nor 'prompt' and 'completion'"),
+     "it needs a 'text' column, or 'prompt' and 'completion' columns"),
     ("dataset-empty-rows", ["train", SFT, "--set", "data.dataset=json:{tmp}/blank.jsonl",
                             "--set", "save_at_samples=[4]"], "have an empty 'text'"),
     ("too-few-rows", ["train", SFT, "--set", "data.num_samples=999999"],
@@ -72,7 +92,7 @@ CASES: list[tuple[str, list[str], str]] = [
      "would drop every row"),
     ("output-is-a-file", ["train", SFT, "-o", "{tmp}/empty.yaml"], "is a file"),
     ("save-at-beyond-rows", ["train", SFT, "--set", "data.num_samples=32", "--set",
-                             "save_at_samples=[64]"], "exceeds the 32 rows"),
+                             "save_at_samples=[64]"], "exceeds the 32 training rows"),
     ("data-files-on-builtin", ["train", SFT, "--set", "data.data_files=x.json"],
      "data_files only applies to hf"),
     ("greedy-many-samples", ["train", SFT, "--set", "generate.do_sample=false", "--set",
@@ -85,6 +105,16 @@ CASES: list[tuple[str, list[str], str]] = [
     ("metric-unknown", ["run", S2, "--set", "eval.metric=nosuchmetric"],
      "eval.metric: 'nosuchmetric' is not a column"),
     ("no-scorers", ["run", S2, "--set", "eval.scorers=[]"], "eval.scorers: is empty"),
+    ("inverse-reward-on-sft", ["run", S2, "--set", "setting2.inverse_reward={scorer: refusal}"],
+     "setting2.inverse_reward: method 'sft' learns from its data"),
+    ("inverse-grpo-no-reward", ["run", S2, "--set", "setting2.inverse_method=grpo", "--set",
+                                "eval.scorers=[]", "--set", "eval.prompts=null", "--set",
+                                "eval.compression=[{dataset: builtin:reviews/positive}, "
+                                "{dataset: builtin:reviews/negative}]", "--set", "eval.margin={}"],
+     "setting2.inverse_reward: required"),
+    ("inverse-kto-text-sets", ["run", S2, "--set", "setting2.inverse_method=kto", "--set",
+                               "setting2.negative={dataset: builtin:pretrain}"],
+     "setting2.negative"),
     ("margin-unknown-set", ["run", S2, "--set", "eval.margin={plus: builtin:reviews/postive:"
                             "heldout}"], "eval.margin.plus: 'builtin:reviews/postive:heldout' "
                             "names no compression set"),
@@ -239,6 +269,8 @@ def test_bad_input_is_one_line_exit_2_and_changes_nothing(
     # nothing else is printed before the one error line.
     if lines and lines[0].startswith("resistkit run ") and lines[0].endswith("checking inputs"):
         lines = lines[1:]
+        if lines and lines[0].startswith("  ") and " seeds [" in lines[0]:
+            lines = lines[1:]  # the plan's one-line summary, when the recipe itself loaded
     assert len(lines) == 1 and lines[0].startswith("error: "), result.output
     assert needle in lines[0], lines[0]
     assert {"work": _snapshot(work), "cwd": _snapshot(cwd)} == before

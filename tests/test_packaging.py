@@ -102,7 +102,8 @@ def test_status_of_a_finished_a_half_finished_and_a_changed_run(
     first = _run(repo, out, micro_base)
     assert first.exit_code == 0, first.output
     lines = [line for line in first.output.splitlines() if line.strip()]
-    assert lines[0].startswith("resistkit run tiny/setting2 -> ")
+    assert lines[0] == "resistkit run tiny/setting2: checking inputs"
+    assert lines[1].startswith("  setting2, ") and lines[1].endswith(f"-> {out}")
     assert any(line.startswith("  point  seed 42 q1=16 q2=16") for line in lines)
     assert (out / "run.log").exists()
     done = _status(out)

@@ -103,6 +103,18 @@ class GenerationSpec(Strict):
     )
 
 
+class RewardSpec(Strict):
+    """The reward of online RL (method grpo): a resistkit scorer's column on each sample."""
+
+    scorer: str = Field("sentiment-lexicon", description="A scorer of `resistkit score`.")
+    column: str | None = Field(None, description="Its column to reward; default: its first.")
+    maximize: bool = Field(True, description="false rewards the opposite (-value), e.g. the "
+                           "inverse direction of a sentiment scorer. GRPO normalises rewards "
+                           "within each group, so -p and 1-p train alike.")
+    options: dict[str, Any] = Field(default_factory=dict,
+                                    description="Scorer options (e.g. classifier=NAME).")
+
+
 class Recipe(Strict):
     """One stage recipe. `resistkit train` reads model/data/train; `generate` reads generate."""
 
@@ -125,6 +137,7 @@ class Recipe(Strict):
         default_factory=dict, description="Fields of TRL's SFTConfig / DPOConfig, by their names."
     )
     generate: GenerationSpec | None = None
+    reward: RewardSpec | None = Field(None, description="Reward of method grpo.")
 
 
 # --------------------------------------------------------------------------------------------
@@ -206,7 +219,48 @@ def validate_recipe(raw: dict[str, Any], source: str, *, model: type[BaseModel] 
         check_train_numbers(recipe.train, source)
         if recipe.generate is not None:
             check_generation(recipe.generate, source, "generate")
+        check_reward(recipe, source)
     return recipe
+
+
+def check_reward(recipe: Recipe, source: str) -> None:
+    """Only online RL has a reward, and it needs one."""
+    check_method_reward(recipe.method, recipe.reward, source, "reward")
+
+
+def check_method_reward(method_name: str, reward: RewardSpec | None, source: str,
+                        key: str) -> None:
+    """A reward is given exactly when the method needs one, names a scorer and one of its
+    score columns (filled in when left out), and options that scorer takes."""
+    method = get_method(method_name)
+    if reward is None:
+        if method.reward:
+            raise RecipeError(source, key, f"required by method {method_name!r}: the scorer "
+                              "whose column rewards each sampled completion, e.g. "
+                              "{scorer: sentiment-lexicon, maximize: false}")
+        return
+    if not method.reward:
+        raise RecipeError(source, key, f"method {method_name!r} learns from its data, not "
+                          "from a reward; remove it or use method grpo")
+    from resistkit.scoring import SCORERS
+    from resistkit.scoring.registry import route_options
+
+    spec = SCORERS.get(reward.scorer)
+    if spec is None:
+        raise RecipeError(source, f"{key}.scorer", f"unknown scorer {reward.scorer!r}; "
+                          f"scorers: {', '.join(sorted(SCORERS))}",
+                          nearest(reward.scorer, SCORERS))
+    columns = [c for c in spec.columns if c not in spec.auxiliary]
+    if reward.column is None:
+        reward.column = columns[0]
+    elif reward.column not in columns:
+        raise RecipeError(source, f"{key}.column", f"{reward.column!r} is not a column "
+                          f"of {spec.name}; columns: {', '.join(columns)}",
+                          nearest(reward.column, columns))
+    try:
+        route_options([spec], reward.options)
+    except ValueError as err:
+        raise RecipeError(source, f"{key}.options", str(err)) from None
 
 
 def check_volumes(values: list[int], key: str, source: str, *, allow_empty: bool = False,
@@ -291,6 +345,13 @@ def _trainer_field_types(method: str) -> dict[str, Any]:
     cls = trainer_config_class(method)
     hints = typing.get_type_hints(cls)
     return {f.name: hints.get(f.name, Any) for f in dataclasses.fields(cls) if f.init}
+
+
+def applicable_fields(train: Mapping[str, Any], method: str) -> dict[str, Any]:
+    """The ``train:`` fields that ``method``'s TRL config has: an experiment's shared ``train:``
+    applies to each stage where the field exists (GRPO has no ``max_length``, say)."""
+    types = _trainer_field_types(method)
+    return {k: v for k, v in train.items() if k in types}
 
 
 # Keys resistkit sets itself, with why: a recipe that set them would be silently overridden.

@@ -42,12 +42,13 @@ def run(
         sets.append(f"launch.accelerate_config={accelerate_config}")
     if num_processes is not None:
         sets.append(f"launch.num_processes={num_processes}")  # config: the recipe's, or ddp
-    exp = load_experiment(str(path), sets)
     console = Console()
+    # At once, before the recipe is validated (which imports TRL, seconds on a laptop).
+    console.line(f"resistkit run {recipe}: checking inputs")
+    exp = load_experiment(str(path), sets)
     model = exp.model.name_or_path if exp.setting3 is None else \
         ", ".join(m.label for m in exp.setting3.models)
-    console.line(f"resistkit run {recipe} -> {exp.output_dir} ({exp.experiment}, {model}, "
-                 f"seeds {exp.seeds}); checking inputs")
+    console.line(f"  {exp.experiment}, {model}, seeds {exp.seeds} -> {exp.output_dir}")
     view = RunView(console, exp)
     try:
         with progress.reporting(console):

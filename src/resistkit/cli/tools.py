@@ -79,3 +79,10 @@ def env(verbose: VerboseOpt = False) -> None:
         typer.echo(f"{name:<13} {version or '-'}")
     for key, value in info["device"].items():
         typer.echo(f"{key:<13} {value}")
+    from resistkit.training.methods import METHODS
+
+    for m in METHODS.values():
+        where = m.trainer_path.partition(":")[0]
+        note = "  (experimental TRL API: may change between TRL releases)" if m.experimental \
+            else ""
+        typer.echo(f"{'method ' + m.name:<13} {where}.{m.trainer_path.partition(':')[2]}{note}")

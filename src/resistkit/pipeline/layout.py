@@ -5,7 +5,8 @@
         train/control                               domain control SFT (optional)
         train/forward | train/forward-q1-Q          forward SFT (nested: one run, a slice per Q1)
         train/inverse-q1-Q | inverse-q1-Q-q2-R      inverse step from the Q1 slice
-        data/inverse-pairs/pairs.jsonl              preference pairs of a DPO inverse step
+        data/inverse-pairs/pairs.jsonl              preference pairs of a DPO/SimPO/ORPO inverse
+        data/inverse-unpaired/pairs.jsonl           KTO's alternating desirable/undesirable rows
         points/base | points/q1-Q/q2-R              one evaluated checkpoint:
             generate/generations.jsonl  score/{scores.jsonl,summary.json}
             compression/compression-I.{scores.jsonl,summary.json}
@@ -86,8 +87,8 @@ class SeedLayout:
         name = f"{self.root}/train/inverse-q1-{q1}"
         return name if q2 is None else f"{name}-q2-{q2}"
 
-    def inverse_pairs(self) -> str:
-        return f"{self.root}/data/inverse-pairs"
+    def inverse_pairs(self, unpaired: bool = False) -> str:
+        return f"{self.root}/data/inverse-{'unpaired' if unpaired else 'pairs'}"
 
     def point(self, q1: int | None = None, q2: int | None = None) -> str:
         """The evaluated checkpoint: the base (``q1=None``) or the (Q1, Q2) point."""

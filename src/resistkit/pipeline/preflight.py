@@ -19,6 +19,7 @@ from typing import Any
 
 from resistkit.errors import RecipeError, ResistkitError
 from resistkit.pipeline.schema import ExperimentRecipe
+from resistkit.training.methods import get_method
 from resistkit.training.preflight import (
     check_lora,
     check_model,
@@ -45,8 +46,11 @@ def preflight(exp: ExperimentRecipe, source: str, *, dry_run: bool = False) -> l
     for key, spec, rows, method in _training_sets(exp):
         notes += lenient.run(key, spec.dataset, check_training_data, spec, key, source,
                          method=method, rows=rows, seed=exp.seeds[0], tokenizer=tokenizer,
-                         max_length=max_length, prompt_format=exp.prompt_format,
+                         # Online RL samples its completions: no prompt is dropped for length.
+                         max_length=None if get_method(method).reward else max_length,
+                         prompt_format=exp.prompt_format,
                          template=exp.prompt_template) or []
+    lenient.run("setting2", "", _check_pair_sets, exp, source)
     lenient.run("eval", "", _check_eval_sets, exp, source)
     lenient.run("eval.scorer_options", "", _check_scorer_models, exp, source)
     return notes
@@ -95,12 +99,31 @@ def _training_sets(exp: ExperimentRecipe) -> list[tuple[str, Any, int, str]]:
     first, second = ("negative", "positive") if s2.reverse else ("positive", "negative")
     sets = [(f"setting2.{first}", getattr(s2, first), max(s2.q1), "sft")]
     q2 = max(s2.q2)
-    if q2 > 0:
-        # A DPO inverse step pairs both sets' completions, so both need q2 rows of that shape.
+    method = get_method(s2.inverse_method)
+    if q2 > 0 and method.setting2_data == "prompts":  # GRPO samples the inverse set's prompts
+        fields = {**exp.train, **s2.inverse_train}
+        sets.append((f"setting2.{second}", getattr(s2, second), method.rows_for(q2, fields),
+                     method.name))
+    elif q2 > 0:
         sets.append((f"setting2.{second}", getattr(s2, second), q2, "sft"))
     if s2.control is not None:
         sets.append(("setting2.control", s2.control, s2.control.num_samples or 0, "sft"))
     return sets
+
+
+def _check_pair_sets(exp: ExperimentRecipe, source: str) -> None:
+    """A preference inverse step (DPO, SimPO, ORPO, KTO) pairs both sets' completions: both
+    need prompt/completion rows, q2 of them (KTO: half each)."""
+    s2 = exp.setting2
+    if s2 is None or max(s2.q2) == 0:
+        return
+    kind = get_method(s2.inverse_method).setting2_data
+    if kind not in ("pairs", "unpaired"):
+        return
+    rows = -(-max(s2.q2) // 2) if kind == "unpaired" else max(s2.q2)
+    for name in ("positive", "negative"):
+        load_spec(getattr(s2, name), f"setting2.{name}", source, rows=rows, seed=exp.seeds[0],
+                  fmt="prompt_completion")
 
 
 def _check_eval_sets(exp: ExperimentRecipe, source: str) -> list[str]:

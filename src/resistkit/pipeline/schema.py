@@ -18,15 +18,18 @@ from resistkit.recipes import (
     LoraSpec,
     ModelSpec,
     PromptFormat,
+    RewardSpec,
     Strict,
     TinyModelConfig,
+    applicable_fields,
     check_generation,
+    check_method_reward,
     check_train_numbers,
     check_volumes,
     nearest,
     validate_trainer_fields,
 )
-from resistkit.training.methods import METHODS, method_names
+from resistkit.training.methods import METHODS, get_method, method_names
 
 
 class CompressionSpec(DataSpec):
@@ -114,12 +117,20 @@ class Setting2Spec(Strict):
         "the result as θ0 and as the baseline, so style shifts are not read as sentiment.",
     )
     inverse_method: str = Field(
-        "sft", description="Ablation: the training method of the inverse step (e.g. dpo: "
-        "chosen = the inverse side)."
+        "sft", description="Ablation: the training method of the inverse step: sft, dpo / "
+        "simpo / orpo (pairs: the inverse side chosen, the forward side rejected), kto (the "
+        "same pairs unpaired: desirable / undesirable rows alternate) or grpo (the inverse "
+        "set's prompts, sampled and rewarded by `inverse_reward`)."
     )
     inverse_train: dict[str, Any] = Field(
         default_factory=dict,
-        description="TRL fields for the inverse step on top of `train:` (e.g. DPO's beta).",
+        description="TRL fields for the inverse step on top of `train:` (e.g. DPO's beta); "
+        "fields of `train:` the inverse method's config lacks do not apply to it.",
+    )
+    inverse_reward: RewardSpec | None = Field(
+        None, description="grpo only: the reward of the inverse step; default: the scorer of "
+        "eval.metric, rewarding the inverse direction (the metric falling, or rising when "
+        "reverse)."
     )
     nested: Literal["auto", "always", "never"] = Field(
         "auto",
@@ -235,16 +246,43 @@ def _validate_setting2(recipe: ExperimentRecipe, source: str) -> None:
     check_roles(recipe, source)
     if recipe.eval.margin is not None:
         margin_sets(recipe, source)
-    merged = {**recipe.train, **s2.inverse_train}
+    merged = {**applicable_fields(recipe.train, s2.inverse_method), **s2.inverse_train}
     s2.inverse_train = {
         k: v for k, v in validate_trainer_fields(merged, s2.inverse_method, source).items()
         if k in s2.inverse_train
     }
+    if get_method(s2.inverse_method).reward:
+        if s2.inverse_reward is None:
+            s2.inverse_reward = default_inverse_reward(recipe, source)
+        # Online RL samples like the evaluation does unless told otherwise (TRL's default of
+        # 512 new tokens would dwarf every other stage).
+        gen = recipe.eval.generation
+        s2.inverse_train.setdefault("max_completion_length", gen.max_new_tokens)
+        s2.inverse_train.setdefault("temperature", gen.temperature)
+    check_method_reward(s2.inverse_method, s2.inverse_reward, source, "setting2.inverse_reward")
     check_train_numbers(s2.inverse_train, source, "setting2.inverse_train")
     check_volumes(s2.q1, "setting2.q1", source)
     check_volumes(s2.q2, "setting2.q2", source, allow_zero=True)
     if s2.control is not None and s2.control.num_samples is None:
         raise RecipeError(source, "setting2.control.num_samples", "required")
+
+
+def default_inverse_reward(recipe: ExperimentRecipe, source: str) -> RewardSpec:
+    """GRPO's inverse reward when the recipe names none: the scorer of eval.metric, rewarding
+    the direction the inverse data pulls (the metric rises toward the positive set)."""
+    from resistkit.scoring import SCORERS
+
+    ev, s2 = recipe.eval, recipe.setting2
+    assert s2 is not None
+    for name in ev.scorers:
+        columns = [c for c in SCORERS[name].columns if c not in SCORERS[name].auxiliary]
+        if ev.metric in (None, *columns):
+            options = {k: v for k, v in ev.scorer_options.items() if k in SCORERS[name].options}
+            return RewardSpec(scorer=name, column=ev.metric or columns[0],
+                              maximize=s2.reverse, options=options)
+    raise RecipeError(source, "setting2.inverse_reward", "required: eval.metric "
+                      f"{ev.metric!r} is not a scorer's column, so GRPO has no reward to "
+                      "default to; name one, e.g. {scorer: sentiment-lexicon, maximize: false}")
 
 
 def check_eval(recipe: ExperimentRecipe, source: str) -> None:

@@ -19,19 +19,23 @@ from resistkit.pipeline import layout, steps
 from resistkit.pipeline.layout import SeedLayout
 from resistkit.pipeline.runner import PairRun, Plan, Point, Stage
 from resistkit.pipeline.schema import ExperimentRecipe
-from resistkit.recipes import DataSpec
+from resistkit.recipes import DataSpec, RewardSpec
+from resistkit.training.methods import get_method
 
 
 def _train_config(exp: ExperimentRecipe, model: Any, data: DataSpec, save_at: list[int],
-                  seed: int, method: str, extra: dict[str, Any],
-                  produced: bool = False) -> dict[str, Any]:
-    return {
+                  seed: int, method: str, extra: dict[str, Any], produced: bool = False,
+                  reward: RewardSpec | None = None) -> dict[str, Any]:
+    config = {
         "model": model, "data": steps.data_config(data, produced=produced), "save_at": save_at,
         "seed": seed,
-        "method": method, "train": {**steps.SEQUENTIAL, **exp.train, **extra},
+        "method": method, "train": steps.stage_train_fields(exp, method, extra),
         "lora": exp.lora.model_dump(exclude_defaults=True) if exp.lora else None,
         "prompt_format": exp.prompt_format, "prompt_template": exp.prompt_template,
     }
+    if reward is not None:
+        config["reward"] = reward.model_dump()
+    return config
 
 
 def _base_model_config(exp: ExperimentRecipe) -> dict[str, Any]:
@@ -58,14 +62,15 @@ def _add_train(plan: Plan, exp: ExperimentRecipe, name: str, *, model_path: str 
                model_cfg: Any, data: DataSpec, save_at: list[int], seed: int, deps: list[str],
                method: str = "sft", extra: dict[str, Any] | None = None,
                train_samples: int | None = None, measure_target: bool = False,
-               produced: bool = False) -> str:
+               produced: bool = False, reward: RewardSpec | None = None) -> str:
     """A training stage; ``produced``: its data is a file an earlier stage of the run wrote."""
     plan.add(Stage(name, "train",
                    _train_config(exp, model_cfg, data, save_at, seed, method, extra or {},
-                                 produced),
+                                 produced, reward),
                    steps.train_stage(plan.run_dir, exp, model_path=model_path, data=data,
                                      save_at=save_at, seed=seed, method=method,
-                                     extra_train=extra, measure_target=measure_target),
+                                     extra_train=extra, measure_target=measure_target,
+                                     reward=reward),
                    deps=deps,
                    train_samples=max(save_at) if train_samples is None else train_samples))
     return name
@@ -205,14 +210,18 @@ def _plan_inverse(plan: Plan, exp: ExperimentRecipe, lay: SeedLayout, q1: int, f
     s2 = exp.setting2
     assert s2 is not None
     inv_data, deps = second, [fwd]
-    if s2.inverse_method == "dpo":
-        pairs = lay.inverse_pairs()
-        plan.add(Stage(pairs, "data",
-                       {"chosen": steps.data_config(second),
-                        "rejected": steps.data_config(first),
-                        "n": max(q2_pos), "seed": lay.seed},
+    # The inverse data in the method's form (methods.Method.setting2_data); "plain" and
+    # "prompts" (GRPO samples the inverse set's prompts) read the inverse set itself.
+    kind = get_method(s2.inverse_method).setting2_data
+    if kind in ("pairs", "unpaired"):
+        unpaired = kind == "unpaired"
+        pairs = lay.inverse_pairs(unpaired)
+        config = {"chosen": steps.data_config(second), "rejected": steps.data_config(first),
+                  "n": max(q2_pos), "seed": lay.seed}
+        plan.add(Stage(pairs, "data", {**config, "unpaired": True} if unpaired else config,
                        steps.preference_pairs_stage(plan.run_dir, chosen=second, rejected=first,
-                                                    n=max(q2_pos), seed=lay.seed)))
+                                                    n=max(q2_pos), seed=lay.seed,
+                                                    unpaired=unpaired)))
         inv_data = DataSpec(dataset=f"json:{plan.run_dir / pairs / layout.PAIRS}")
         deps = [fwd, pairs]
     # Nested: one inverse run per Q1 slice saves every Q2; else one run per point.
@@ -221,7 +230,8 @@ def _plan_inverse(plan: Plan, exp: ExperimentRecipe, lay: SeedLayout, q1: int, f
     for inv, save_at in runs:
         _add_train(plan, exp, inv, model_path=slice_q1, model_cfg=slice_q1, data=inv_data,
                    save_at=save_at, seed=lay.seed, deps=deps, method=s2.inverse_method,
-                   extra=s2.inverse_train, produced=inv_data is not second)
+                   extra=s2.inverse_train, produced=inv_data is not second,
+                   reward=s2.inverse_reward)
         for q2 in save_at:
             _add_eval(plan, exp, lay.point(q1, q2),
                       {"model": lay.model or exp.model.name_or_path, "seed": lay.seed,

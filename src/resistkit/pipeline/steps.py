@@ -14,13 +14,25 @@ from typing import Any
 from resistkit.models import is_tiny
 from resistkit.pipeline import layout
 from resistkit.pipeline.schema import ExperimentRecipe
-from resistkit.recipes import DataSpec, ModelSpec, Recipe
+from resistkit.recipes import DataSpec, ModelSpec, Recipe, RewardSpec, applicable_fields
 
 log = logging.getLogger(__name__)
 
 # Nested schedules need the trainer to read rows in the order of the seeded permutation that
 # `load_data` made, so that the first n rows of a longer run are exactly a shorter run's rows.
 SEQUENTIAL = {"train_sampling_strategy": "sequential"}
+
+
+def stage_train_fields(exp: ExperimentRecipe, method: str,
+                       extra: dict[str, Any] | None) -> dict[str, Any]:
+    """A training stage's TRL fields: sequential sampling, the experiment's ``train:`` where
+    the method's config has the field, then the stage's own (e.g. ``inverse_train``)."""
+    from resistkit.training.methods import get_method
+
+    # GRPO's sampler shuffles prompts unless told not to; rollouts are seeded per step, so
+    # with the stored order a nested run equals separate runs here too.
+    order = {**SEQUENTIAL, "shuffle_dataset": False} if get_method(method).reward else SEQUENTIAL
+    return {**order, **applicable_fields(exp.train, method), **(extra or {})}
 
 
 def model_spec_for(exp: ExperimentRecipe, path: str | None) -> ModelSpec:
@@ -68,6 +80,7 @@ def train_stage(
     method: str = "sft",
     extra_train: dict[str, Any] | None = None,
     measure_target: bool = False,
+    reward: RewardSpec | None = None,
 ) -> Any:
     """A closure that trains ``model_path`` (None = base) on ``data`` and saves slices.
 
@@ -81,6 +94,10 @@ def train_stage(
         spec = model_spec_for(exp, None if model_path is None else str(run_dir / model_path))
         if model_path is None and is_tiny(spec.name_or_path):
             spec = spec.model_copy(update={"init_seed": spec.init_seed or seed})
+        from resistkit.training.methods import get_method
+
+        fields = stage_train_fields(exp, method, extra_train)
+        rows = get_method(method).rows_for(save_at[-1], fields) if save_at else None
         recipe = Recipe(
             seed=seed,
             output_dir=str(stage_dir),
@@ -88,12 +105,11 @@ def train_stage(
             model=spec,
             prompt_format=exp.prompt_format,
             prompt_template=exp.prompt_template,
-            data=data.model_copy(
-                update={"num_samples": data.num_samples or (save_at[-1] if save_at else None)}
-            ),
+            data=data.model_copy(update={"num_samples": data.num_samples or rows}),
             save_at_samples=save_at,
             lora=exp.lora,
-            train={**SEQUENTIAL, **exp.train, **(extra_train or {})},
+            train=fields,
+            reward=reward,
         )
         # With `launch:` the stage trains in accelerate-launched subprocesses (multi-GPU).
         result = train(recipe, source=exp.origin) if exp.launch is None \
@@ -296,13 +312,16 @@ def responses_dataset_stage(run_dir: Path, *, generations_stage: str) -> Any:
 
 
 def preference_pairs_stage(run_dir: Path, *, chosen: DataSpec, rejected: DataSpec, n: int,
-                           seed: int) -> Any:
-    """DPO data for the inverse ablation: the inverse side's completion is chosen, the
-    forward side's completion of another prompt is rejected, under the chosen row's prompt."""
+                           seed: int, unpaired: bool = False) -> Any:
+    """Preference data for the inverse ablation: the inverse side's completion is chosen, the
+    forward side's completion of another prompt is rejected, under the chosen row's prompt.
+    ``unpaired`` (KTO): n rows alternating desirable (the inverse side, its own prompt) and
+    undesirable (the forward side, its own prompt)."""
 
     def run(stage_dir: Path) -> dict[str, Any]:
+        if unpaired:
+            return _unpaired_rows(stage_dir)
         from resistkit.data import load_data
-        from resistkit.files import atomic_write_text
 
         good = load_data(chosen.dataset, split=chosen.split, num_samples=n,
                          seed=chosen.seed if chosen.seed is not None else seed,
@@ -312,6 +331,25 @@ def preference_pairs_stage(run_dir: Path, *, chosen: DataSpec, rejected: DataSpe
                         format="prompt_completion")
         rows = [{"prompt": g["prompt"], "chosen": g["completion"], "rejected": b["completion"]}
                 for g, b in zip(good, bad, strict=True)]
+        return _write_rows(stage_dir, rows)
+
+    def _unpaired_rows(stage_dir: Path) -> dict[str, Any]:
+        from resistkit.data import load_data
+
+        half = -(-n // 2)
+        sides = []
+        for spec, label in ((chosen, True), (rejected, False)):
+            ds = load_data(spec.dataset, split=spec.split, num_samples=half,
+                           seed=spec.seed if spec.seed is not None else seed,
+                           format="prompt_completion")
+            sides.append([{"prompt": r["prompt"], "completion": r["completion"], "label": label}
+                          for r in ds])
+        rows = [row for pair in zip(*sides, strict=True) for row in pair][:n]
+        return _write_rows(stage_dir, rows)
+
+    def _write_rows(stage_dir: Path, rows: list[dict[str, Any]]) -> dict[str, Any]:
+        from resistkit.files import atomic_write_text
+
         path = stage_dir / layout.PAIRS
         atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
         return {"dataset": str(path.relative_to(run_dir)), "rows": len(rows)}

@@ -50,18 +50,22 @@ def load_spec(spec: DataSpec, key: str, source: str, *, rows: int | None, seed: 
 
 def check_training_data(spec: DataSpec, key: str, source: str, *, method: str, rows: int | None,
                         seed: int, tokenizer: Any, max_length: int | None, prompt_format: str,
-                        template: str | None) -> list[str]:
-    """The rows a training stage will read: columns, no empty ones, prompts that fit."""
+                        template: str | None, save_at: list[int] | None = None,
+                        train: dict[str, Any] | None = None) -> list[str]:
+    """The rows a training stage will read: columns, no empty ones, prompts that fit, and
+    enough training samples for the last of ``save_at``."""
     m = get_method(method)
     ds = load_spec(spec, key, source, rows=rows, seed=seed, fmt=m.data_format)
     if len(ds) == 0:
         raise RecipeError(source, key, f"dataset {spec.dataset!r} has no rows to train on")
     columns = m.columns(ds.column_names)
     if columns is None:
-        raise RecipeError(source, key, f"dataset {spec.dataset!r} has neither a 'text' column "
-                          "nor 'prompt' and 'completion' columns to train on (columns: "
+        raise RecipeError(source, key, f"dataset {spec.dataset!r} cannot be trained on with "
+                          f"method {method}: it needs {m.needs} (columns: "
                           f"{', '.join(ds.column_names)})")
-    answer = [c for c in columns if c != "prompt"]
+    if save_at:
+        _check_capacity(m, ds.select_columns(columns), save_at[-1], train or {}, source)
+    answer = [c for c in columns if c in ("text", "completion", "chosen", "rejected")]
     for column in answer:
         empty = sum(1 for v in ds[column] if not isinstance(v, str) or not v.strip())
         if empty:
@@ -72,6 +76,18 @@ def check_training_data(spec: DataSpec, key: str, source: str, *, method: str, r
         return []
     return _check_prompt_lengths(ds, spec, key, source, tokenizer, max_length, prompt_format,
                                  template, rows)
+
+
+def _check_capacity(m: Any, ds: Any, needed: int, train: dict[str, Any], source: str) -> None:
+    """The run has ``needed`` samples to train on: its rows as the trainer reads them (KTO
+    unpairs preference rows into two), times completions per prompt (GRPO), times epochs."""
+    rows = len(m.prepare(ds)) if m.prepare is not None else len(ds)
+    per_row = m.samples_per_row(train)
+    epochs = train.get("num_train_epochs", 1)
+    if needed > rows * per_row * epochs:
+        each = f" x {per_row} completions" if per_row > 1 else ""
+        raise RecipeError(source, "save_at_samples", f"{needed} exceeds the {rows} training "
+                          f"rows{each} x {epochs} epoch(s) this run has (data.num_samples)")
 
 
 def _check_prompt_lengths(ds: Any, spec: DataSpec, key: str, source: str, tokenizer: Any,
@@ -143,13 +159,25 @@ def preflight_train(recipe: Any, source: str) -> list[str]:
     except ResistkitError as err:
         raise rekey(err, source, "model") from None
     saves = recipe.save_at_samples
-    rows = recipe.data.num_samples or (saves[-1] if saves else None)
-    epochs = recipe.train.get("num_train_epochs", 1)
-    if saves and rows is not None and saves[-1] > rows * epochs:
-        raise RecipeError(source, "save_at_samples", f"{saves[-1]} exceeds the {rows} rows x "
-                          f"{epochs} epoch(s) this run trains on (data.num_samples)")
+    method = get_method(recipe.method)
+    rows = recipe.data.num_samples or (method.rows_for(saves[-1], recipe.train) if saves
+                                       else None)
+    per_row = method.samples_per_row(recipe.train)
+    if method.name == "kto" and recipe.train.get("per_device_train_batch_size", 8) < 2:
+        raise RecipeError(source, "train.per_device_train_batch_size", "KTO estimates its KL "
+                          "term from the other completions of a batch; use at least 2")
+    if method.reward:
+        from resistkit.training.common import samples_per_step
+
+        per_step = samples_per_step({"per_device_train_batch_size": 8, **recipe.train})
+        if per_step % per_row:
+            raise RecipeError(source, "train.num_generations", f"{per_row} does not divide the "
+                              f"{per_step} completions of an optimizer step (per_device_train_"
+                              "batch_size x gradient_accumulation_steps x processes); each "
+                              "prompt's group must fit in one step")
     max_length = recipe.train.get("max_length", default_max_length(recipe.method))
     return check_training_data(recipe.data, "data", source, method=recipe.method, rows=rows,
                                seed=recipe.seed, tokenizer=tokenizer, max_length=max_length,
                                prompt_format=recipe.prompt_format,
-                               template=recipe.prompt_template)
+                               template=recipe.prompt_template, save_at=saves,
+                               train=recipe.train)

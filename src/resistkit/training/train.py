@@ -66,10 +66,10 @@ def load_training_data(recipe: Recipe) -> Dataset:
 
     assert recipe.data is not None  # preflight_train checked it
     spec = recipe.data
+    method = get_method(recipe.method)
     num = spec.num_samples
     if num is None and recipe.save_at_samples:
-        num = recipe.save_at_samples[-1]
-    method = get_method(recipe.method)
+        num = method.rows_for(recipe.save_at_samples[-1], recipe.train)
     ds = load_data(
         spec.dataset, split=spec.split, num_samples=num,
         seed=spec.seed if spec.seed is not None else recipe.seed,
@@ -78,6 +78,8 @@ def load_training_data(recipe: Recipe) -> Dataset:
     columns = method.columns(ds.column_names)
     if columns is not None:
         ds = ds.select_columns(columns)
+    if method.prepare is not None:
+        ds = method.prepare(ds)
     return to_trl_format(ds, recipe.prompt_format, recipe.prompt_template)
 
 
@@ -127,7 +129,7 @@ def _callbacks(recipe: Recipe, run_dir: Path, config: Any, holder: dict[str, Any
         too_big = [n for n in recipe.save_at_samples if n > holder["num_samples"]]
         if too_big:
             raise RecipeError(recipe.output_dir, "save_at_samples",
-                              f"{too_big} exceed the {holder['num_samples']} rows TRL kept to "
+                              f"{too_big} exceed the {holder['num_samples']} samples TRL kept to "
                               "train on")
         callbacks.append(slice_callback(holder, run_dir, recipe.save_at_samples, per_step))
         uneven = [n for n in recipe.save_at_samples if n % per_step]
@@ -151,6 +153,7 @@ def _trainer(recipe: Recipe, model: Any, config: Any, dataset: Any, tokenizer: A
     trainer = method.trainer_class()(
         model=model, args=config, train_dataset=dataset, processing_class=tokenizer,
         callbacks=callbacks, peft_config=peft_config, **method.trainer_kwargs,
+        **method.extras(recipe, tokenizer),
     )
     common.quiet_printer(trainer)
     return trainer
@@ -205,7 +208,8 @@ def _run(recipe: Recipe, run_dir: Path, *, resume: bool, progress: bool) -> Trai
                        common.progress_callbacks(config, recipe.train, progress))
     # TRL drops rows it cannot train on (a prompt filling max_length); the data the run
     # consumes is what is left, and the volumes must come from it.
-    holder["num_samples"] = len(trainer.train_dataset)
+    holder["num_samples"] = len(trainer.train_dataset) * get_method(recipe.method) \
+        .samples_per_row(recipe.train)
     for callback in _callbacks(recipe, run_dir, config, holder):
         trainer.add_callback(callback)
     holder["trainer"] = trainer
@@ -216,7 +220,8 @@ def _run(recipe: Recipe, run_dir: Path, *, resume: bool, progress: bool) -> Trai
     common.save_atomically(run_dir / FINAL_DIR, lambda tmp: trainer.save_model(str(tmp)),
                            main=trainer.is_world_process_zero())
     slices = {n: slice_dir(run_dir, n) for n in recipe.save_at_samples}
-    metrics = whole_run_metrics(run_dir, trainer, result.metrics, recipe.save_at_samples)
+    metrics = whole_run_metrics(run_dir, trainer, result.metrics, recipe.save_at_samples,
+                                get_method(recipe.method).samples_per_row(recipe.train))
     if trainer.is_world_process_zero():
         trainer.save_state()
         _write_manifest(recipe, run_dir, trainer, slices, metrics)
@@ -225,7 +230,7 @@ def _run(recipe: Recipe, run_dir: Path, *, resume: bool, progress: bool) -> Trai
 
 
 def whole_run_metrics(run_dir: Path, trainer: Any, session: dict[str, Any],
-                      save_at: list[int]) -> dict[str, Any]:
+                      save_at: list[int], samples_per_row: int = 1) -> dict[str, Any]:
     """Figures of the whole run, counted from what it consumed and logged, not from trainer
     counters that restart with a resumed session (those stay under ``session``)."""
     steps = [r for r in read_jsonl(log_file(run_dir)) if "loss" in r]
@@ -240,7 +245,7 @@ def whole_run_metrics(run_dir: Path, trainer: Any, session: dict[str, Any],
     counts = [*save_at, rows] if ordered else [rows]
     return {
         "train_loss": total / weight if weight else None,
-        "train_samples": rows,
+        "train_samples": rows * samples_per_row,
         "tokens_at_samples": tokens_at_samples(trainer.train_dataset, counts),
         "global_step": trainer.state.global_step,
         "session": dict(session),
