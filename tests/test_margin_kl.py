@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from resistkit.cli.console import Console, RunView
 from resistkit.experiment import load_experiment, run_experiment
 from resistkit.pipeline import layout
 
@@ -43,7 +44,14 @@ def margin_run(repo: Path, micro_base: Path, tmp_path_factory: pytest.TempPathFa
         "eval.kl={dataset: builtin:reviews/all, split: heldout, num_samples: 12}",
     ])
     assert exp.eval.metric == "likelihood_margin"
-    summary = run_experiment(exp)
+    # The console `resistkit run` prints, captured line by line (its margin is checked below).
+    console = Console(live=False)
+    lines: list[str] = []
+    console.line = lines.append  # type: ignore[method-assign]
+    view = RunView(console, exp)
+    summary = run_experiment(exp, on_ready=view.ready, on_stage=view.started,
+                             on_done=view.finished)
+    (out / "console.txt").write_text("\n".join(lines) + "\n")
     names = [s["stage"] for s in summary["stages"]]
     assert not any(n.endswith(("/generate", "/score")) for n in names)  # nothing sampled
     return Path(summary["run_dir"])
@@ -72,6 +80,22 @@ def test_margin_rows_equal_a_direct_computation(margin_run: Path) -> None:
         assert int(r["seeds"]) == 2
     report = (margin_run / "report/report.md").read_text()
     assert "Metric: `likelihood_margin`" in report and "rebound.png" in report
+
+
+def test_console_margin_is_the_reports(margin_run: Path) -> None:
+    """Each point's console line shows m = bits(minus) - bits(plus) of that point, by set name
+    (the compression manifest lists the sets sorted, not in the recipe's order)."""
+    lines = [ln for ln in (margin_run / "console.txt").read_text().splitlines()
+             if ln.startswith("  point  ")]
+    assert len(lines) == 2 * 7
+    for line in lines:
+        words = line.split()
+        seed = int(words[words.index("seed") + 1])
+        where = words[words.index("seed") + 2]
+        q1, q2 = (-1, -1) if where == "base" else \
+            (int(where.split("=")[1]), int(words[words.index("seed") + 3].split("=")[1]))
+        shown = float(words[words.index("likelihood_margin") + 1])
+        assert shown == pytest.approx(direct_margin(margin_run, seed, q1, q2), abs=6e-5), line
 
 
 def test_seed_drops_are_paired_over_records(margin_run: Path) -> None:

@@ -201,15 +201,17 @@ class RunView:
         comp = point.stages.get("compression")
         if comp and self.plan.done(comp):
             sets = self.plan.outputs(comp)["compression"]
-            first = next(iter(sets.values()), None)
-            if first:
-                parts.append(f"bits/token {first['bits_per_token']:.3f}")
+            # By set name, in the recipe's order: the manifest's keys are sorted, not ordered.
+            names = [f"{c.dataset}:{c.split}" for c in self.exp.eval.compression]
+            bits = [sets[n]["bits_per_token"] if n in sets else None for n in names]
+            if bits and bits[0] is not None:
+                parts.append(f"bits/token {bits[0]:.3f}")
             if self.exp.eval.margin is not None:
                 from resistkit.pipeline.schema import margin_sets
 
-                bits = [v["bits_per_token"] for v in sets.values()]
                 plus, minus = margin_sets(self.exp)
-                parts.append(f"{self.exp.eval.margin.name} {bits[minus] - bits[plus]:+.4f}")
+                if bits[plus] is not None and bits[minus] is not None:
+                    parts.append(f"{self.exp.eval.margin.name} {bits[minus] - bits[plus]:+.4f}")
         kl = point.stages.get("kl")
         if kl and self.plan.done(kl):
             parts.append(f"KL {self.plan.outputs(kl)['kl']:.4f}")
