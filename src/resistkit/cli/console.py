@@ -202,8 +202,8 @@ class RunView:
         if comp and self.plan.done(comp):
             sets = self.plan.outputs(comp)["compression"]
             # By set name, in the recipe's order: the manifest's keys are sorted, not ordered.
-            names = [f"{c.dataset}:{c.split}" for c in self.exp.eval.compression]
-            bits = [sets[n]["bits_per_token"] if n in sets else None for n in names]
+            bits = [sets[c.key]["bits_per_token"] if c.key in sets else None
+                    for c in self.exp.eval.compression]
             if bits and bits[0] is not None:
                 parts.append(f"bits/token {bits[0]:.3f}")
             if self.exp.eval.margin is not None:

@@ -41,6 +41,11 @@ class CompressionSpec(DataSpec):
         None, description="Role in Hooke's law; default: guessed from the data set (see docs)."
     )
 
+    @property
+    def key(self) -> str:
+        """Its name in a compression stage's outputs and in ``eval.margin``: DATASET:SPLIT."""
+        return f"{self.dataset}:{self.split}"
+
 
 class MarginSpec(Strict):
     """A likelihood margin between two compression sets, a model-side metric with no sampling
@@ -318,7 +323,7 @@ def check_eval(recipe: ExperimentRecipe, source: str) -> None:
                           f"{', '.join(columns) or 'none'}", nearest(ev.metric, columns))
     if ev.metric is None and not specs and ev.margin is not None:
         ev.metric = ev.margin.name
-    keys = [f"{c.dataset}:{c.split}" for c in ev.compression]
+    keys = [c.key for c in ev.compression]
     dupes = sorted({k for k in keys if keys.count(k) > 1})
     if dupes:
         raise RecipeError(source, "eval.compression", f"{dupes} measured twice; each data set "
@@ -333,9 +338,9 @@ def margin_sets(recipe: ExperimentRecipe, source: str = "recipe") -> tuple[int, 
     for key in ("plus", "minus"):
         ref = getattr(margin, key)
         hits = [i for i, c in enumerate(recipe.eval.compression)
-                if ref in (c.role, f"{c.dataset}:{c.split}")]
+                if ref in (c.role, c.key)]
         if len(hits) != 1:
-            names = ", ".join(f"{c.dataset}:{c.split} ({c.role})" for c in recipe.eval.compression)
+            names = ", ".join(f"{c.key} ({c.role})" for c in recipe.eval.compression)
             raise RecipeError(source, f"eval.margin.{key}", f"{ref!r} names "
                               f"{'no' if not hits else 'more than one'} compression set; sets: "
                               f"{names or 'none'}")

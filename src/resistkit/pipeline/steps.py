@@ -254,7 +254,7 @@ def compression_stage(run_dir: Path, exp: ExperimentRecipe, *, model_path: str |
                 progress=True,
             )
             corpus = result.summary["scorers"]["compression"]["corpus"]
-            out[f"{spec.dataset}:{spec.split}"] = {
+            out[spec.key] = {
                 "bits_per_token": corpus["bits_per_token"],
                 "bits_per_byte": corpus["bits_per_byte"],
                 "tokens": corpus["tokens"],
