@@ -100,6 +100,13 @@ def _always(row: Row) -> bool:
     return True
 
 
+SHORT_PROMPT_CHARS = 300
+
+
+def _short_prompt(row: Row) -> bool:
+    return len(row["prompt"]) <= SHORT_PROMPT_CHARS
+
+
 _REVIEW_FORMATS = ("text", "prompt_completion")
 _BUILTINS: dict[str, _Builtin] = {b.name: b for b in (
     _Builtin("reviews/positive", _REVIEW_FORMATS, _REVIEW_COLS, "MIT (vaderSentiment)",
@@ -135,6 +142,14 @@ _BUILTINS: dict[str, _Builtin] = {b.name: b for b in (
     _Builtin("safety/harmful", ("prompt_completion",), _PC_COLS, "MIT (PyRIT)",
              "Harmful requests with harmful answers (human score >= 0.75, many-shot examples).",
              (_Part("safety_harmful", _always, _pick(_PC_COLS)),)),
+    # Short-prompt views for small context windows (CPU runs at max_length 128): a long
+    # prompt would leave no room for the answer, and TRL drops a row whose prompt fills it.
+    _Builtin("safety/safe-short", ("prompt_completion",), _PC_COLS, "MIT (PyRIT)",
+             f"safety/safe rows whose prompt has at most {SHORT_PROMPT_CHARS} characters.",
+             (_Part("safety_safe", _short_prompt, _pick(_PC_COLS)),)),
+    _Builtin("safety/harmful-short", ("prompt_completion",), _PC_COLS, "MIT (PyRIT)",
+             f"safety/harmful rows whose prompt has at most {SHORT_PROMPT_CHARS} characters.",
+             (_Part("safety_harmful", _short_prompt, _pick(_PC_COLS)),)),
     _Builtin("safety/preference", ("preference",), _PREF_COLS, "MIT (PyRIT)",
              "Same request: chosen = safe answer or refusal, rejected = harmful answer.",
              (_Part("safety_preference", _always, _pick(_PREF_COLS)),)),

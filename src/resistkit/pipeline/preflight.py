@@ -145,7 +145,16 @@ def _check_eval_sets(exp: ExperimentRecipe, source: str) -> list[str]:
         measured.append(("eval.kl", exp.eval.kl))
     for key, spec in measured:
         ds = load_spec(spec, key, source, rows=spec.num_samples, seed=spec.seed or 0)
-        if not any(c in ds.column_names for c in RESPONSE_COLUMNS):
+        column = getattr(spec, "column", None)
+        if column is not None:
+            if column not in ds.column_names:
+                raise RecipeError(source, f"{key}.column", f"dataset {spec.dataset!r} has no "
+                                  f"column {column!r} (columns: {', '.join(ds.column_names)})")
+        elif "chosen" in ds.column_names and "rejected" in ds.column_names:
+            raise RecipeError(source, key, f"dataset {spec.dataset!r} is preference data: say "
+                              "which side to measure with column: chosen or column: rejected "
+                              "(two sets, one per side, give a margin)")
+        elif not any(c in ds.column_names for c in RESPONSE_COLUMNS):
             raise RecipeError(source, key, f"dataset {spec.dataset!r} has none of the text "
                               f"columns {', '.join(RESPONSE_COLUMNS)} to measure")
         if len(ds) == 0:

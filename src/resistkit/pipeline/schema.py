@@ -40,11 +40,18 @@ class CompressionSpec(DataSpec):
     role: Literal["pretrain", "align", "perturb", "other"] | None = Field(
         None, description="Role in Hooke's law; default: guessed from the data set (see docs)."
     )
+    column: str | None = Field(
+        None, description="The column whose text is measured (the rest of the record is "
+        "context): one side of a preference set, `chosen` or `rejected`, so both sides of "
+        "the same prompts form two sets; default: response, completion or text."
+    )
 
     @property
     def key(self) -> str:
-        """Its name in a compression stage's outputs and in ``eval.margin``: DATASET:SPLIT."""
-        return f"{self.dataset}:{self.split}"
+        """Its name in a compression stage's outputs and in ``eval.margin``:
+        DATASET:SPLIT, or DATASET:SPLIT:COLUMN for one column of a data set."""
+        base = f"{self.dataset}:{self.split}"
+        return f"{base}:{self.column}" if self.column else base
 
 
 class MarginSpec(Strict):
@@ -88,11 +95,20 @@ class EvalSpec(Strict):
     margin: MarginSpec | None = Field(None, description="A likelihood margin between two "
                                       "compression sets, usable as eval.metric.")
     kl: KLSpec | None = Field(None, description="KL to the base model at every point.")
+    sample_at_q2: list[int] | None = Field(
+        None, description="Setting II/III: the Q2 points at which responses are sampled and "
+        "scored (θ0 always is); default: every point. Sampling costs most of a CPU run, so a "
+        "model-side metric can run at every point and the scorers at a few."
+    )
 
     @property
     def samples(self) -> bool:
         """Whether points are sampled and scored (else only model-side measures)."""
         return bool(self.scorers)
+
+    def samples_at(self, q2: int) -> bool:
+        """Whether the point after ``q2`` inverse samples (-1: θ0) is sampled and scored."""
+        return self.samples and (q2 < 0 or self.sample_at_q2 is None or q2 in self.sample_at_q2)
 
 
 class Setting1Spec(Strict):
@@ -266,8 +282,19 @@ def _validate_setting2(recipe: ExperimentRecipe, source: str) -> None:
         s2.inverse_train.setdefault("temperature", gen.temperature)
     check_method_reward(s2.inverse_method, s2.inverse_reward, source, "setting2.inverse_reward")
     check_train_numbers(s2.inverse_train, source, "setting2.inverse_train")
-    check_volumes(s2.q1, "setting2.q1", source)
+    # Q1 = 0 is θ0 itself (the released model, or the domain control): its inverse arm shows
+    # how an unaligned-by-us model takes the same perturbation.
+    check_volumes(s2.q1, "setting2.q1", source, allow_zero=True)
     check_volumes(s2.q2, "setting2.q2", source, allow_zero=True)
+    at = recipe.eval.sample_at_q2
+    if at is not None:
+        if not recipe.eval.samples:
+            raise RecipeError(source, "eval.sample_at_q2", "is set but eval.scorers is empty, "
+                              "so nothing is sampled; remove it or name a scorer")
+        stray = sorted(set(at) - set(s2.q2))
+        if stray or not at:
+            raise RecipeError(source, "eval.sample_at_q2", f"{stray or at} must be a non-empty "
+                              f"subset of setting2.q2 {s2.q2}")
     if s2.control is not None and s2.control.num_samples is None:
         raise RecipeError(source, "setting2.control.num_samples", "required")
 

@@ -87,14 +87,15 @@ class Start:
 
 def _add_eval(plan: Plan, exp: ExperimentRecipe, point: str, label: dict[str, Any], *,
               model_stage: str | None, model_path: str | None, forward: str | None,
-              theta0: Start) -> None:
+              theta0: Start) -> dict[str, str]:
     """The evaluation of one checkpoint (``model_path`` None = the base): generate → score
-    when there are scorers, compression when there are sets, KL to θ0 when asked for."""
+    when there are scorers (at the Q2 points ``eval.sample_at_q2`` names), compression when
+    there are sets, KL to θ0 when asked for. Returns the eval stages by kind."""
     seed = label["seed"]
     deps = [model_stage] if model_stage else []
     model_cfg = model_path or _base_model_config(exp)
     names: dict[str, str] = {}
-    if exp.eval.samples:
+    if exp.eval.samples_at(label.get("q2", -1)):
         assert exp.eval.prompts is not None
         names[layout.GENERATE] = layout.eval_stage(point, layout.GENERATE)
         gen_cfg = {"model": model_cfg, "seed": seed,
@@ -115,18 +116,20 @@ def _add_eval(plan: Plan, exp: ExperimentRecipe, point: str, label: dict[str, An
         names[layout.COMPRESSION] = layout.eval_stage(point, layout.COMPRESSION)
         plan.add(Stage(names[layout.COMPRESSION], "eval",
                        {"model": model_cfg, "datasets": [steps.compression_config(d)
-                                                         for d in exp.eval.compression]},
+                                                         for d in exp.eval.compression],
+                        **steps.likelihood_format(exp)},
                        steps.compression_stage(plan.run_dir, exp, model_path=model_path),
                        deps=deps))
     if exp.eval.kl is not None and model_path != theta0.path:
         names[layout.KL] = layout.eval_stage(point, layout.KL)
         plan.add(Stage(names[layout.KL], "eval",
                        {"model": model_cfg, "reference": theta0.config,
-                        "data": steps.data_config(exp.eval.kl)},
+                        "data": steps.data_config(exp.eval.kl), **steps.likelihood_format(exp)},
                        steps.kl_stage(plan.run_dir, exp, model_path=model_path,
                                       reference=theta0.path),
                        deps=sorted(set(deps + theta0.deps))))
     plan.points.append(Point(label, names, forward, exp.model.name_or_path))
+    return names
 
 
 # --------------------------------------------------------------------------------------------
@@ -147,7 +150,7 @@ def setting2_schedule(exp: ExperimentRecipe) -> Schedule:
     assert s2 is not None
     processes = exp.launch.num_processes if exp.launch is not None else 1
     inv_fields = {**exp.train, **s2.inverse_train}
-    ok_fwd, why_fwd = steps.is_nestable(exp.train, s2.q1,
+    ok_fwd, why_fwd = steps.is_nestable(exp.train, [q for q in s2.q1 if q > 0],
                                         steps.samples_per_step(exp.train) * processes)
     q2_pos = [q for q in s2.q2 if q > 0]
     ok_inv, why_inv = steps.is_nestable(inv_fields, q2_pos,
@@ -186,12 +189,23 @@ def _plan_seed2(plan: Plan, exp: ExperimentRecipe, lay: SeedLayout, nested: bool
     start, start_cfg, start_deps = theta0.path, theta0.config, theta0.deps
     # Setting III labels points by base; Setting II by its one base model's name.
     label = {"model": lay.model or exp.model.name_or_path, "seed": seed}
-    _add_eval(plan, exp, lay.point(), {**label, "q1": -1, "q2": -1},
-              model_stage=start_deps[0] if start_deps else None, model_path=start, forward=None,
-              theta0=theta0)
+    base_stage = start_deps[0] if start_deps else None
+    base_names = _add_eval(plan, exp, lay.point(), {**label, "q1": -1, "q2": -1},
+                           model_stage=base_stage, model_path=start, forward=None, theta0=theta0)
     q2_pos = [q for q in s2.q2 if q > 0]
+    q1_pos = [q for q in s2.q1 if q > 0]
     for q1 in s2.q1:
-        save_at = s2.q1 if nested else [q1]
+        if q1 == 0:
+            # The Q1 = 0 arm starts from θ0 itself: its Q2 = 0 point is θ0's evaluation (the
+            # same stages, not measured twice) and its inverse run starts from θ0.
+            if 0 in s2.q2:
+                plan.points.append(Point({**label, "q1": 0, "q2": 0}, base_names, None,
+                                         exp.model.name_or_path))
+            if q2_pos:
+                _plan_inverse(plan, exp, lay, 0, base_stage, start, start_cfg, q2_pos, first,
+                              second, nested, theta0)
+            continue
+        save_at = q1_pos if nested else [q1]
         fwd = _add_train(plan, exp, lay.forward(None if nested else q1), model_path=start,
                          model_cfg=start_cfg, data=first, save_at=save_at, seed=seed,
                          deps=start_deps)
@@ -200,16 +214,17 @@ def _plan_seed2(plan: Plan, exp: ExperimentRecipe, lay: SeedLayout, nested: bool
             _add_eval(plan, exp, lay.point(q1, 0), {**label, "q1": q1, "q2": 0},
                       model_stage=fwd, model_path=slice_q1, forward=fwd, theta0=theta0)
         if q2_pos:
-            _plan_inverse(plan, exp, lay, q1, fwd, slice_q1, q2_pos, first, second, nested,
-                          theta0)
+            _plan_inverse(plan, exp, lay, q1, fwd, slice_q1, slice_q1, q2_pos, first, second,
+                          nested, theta0)
 
 
-def _plan_inverse(plan: Plan, exp: ExperimentRecipe, lay: SeedLayout, q1: int, fwd: str,
-                  slice_q1: str, q2_pos: list[int], first: DataSpec, second: DataSpec,
-                  nested: bool, theta0: Start) -> None:
+def _plan_inverse(plan: Plan, exp: ExperimentRecipe, lay: SeedLayout, q1: int,
+                  fwd: str | None, slice_q1: str | None, slice_cfg: Any, q2_pos: list[int],
+                  first: DataSpec, second: DataSpec, nested: bool, theta0: Start) -> None:
+    """The inverse runs from one Q1 slice (``fwd``/``slice_q1`` None: from the base model)."""
     s2 = exp.setting2
     assert s2 is not None
-    inv_data, deps = second, [fwd]
+    inv_data, deps = second, [fwd] if fwd else []
     # The inverse data in the method's form (methods.Method.setting2_data); "plain" and
     # "prompts" (GRPO samples the inverse set's prompts) read the inverse set itself.
     kind = get_method(s2.inverse_method).setting2_data
@@ -223,12 +238,12 @@ def _plan_inverse(plan: Plan, exp: ExperimentRecipe, lay: SeedLayout, q1: int, f
                                                     n=max(q2_pos), seed=lay.seed,
                                                     unpaired=unpaired)))
         inv_data = DataSpec(dataset=f"json:{plan.run_dir / pairs / layout.PAIRS}")
-        deps = [fwd, pairs]
+        deps = [*deps, pairs]
     # Nested: one inverse run per Q1 slice saves every Q2; else one run per point.
     runs = [(lay.inverse(q1), q2_pos)] if nested else [(lay.inverse(q1, q2), [q2])
                                                        for q2 in q2_pos]
     for inv, save_at in runs:
-        _add_train(plan, exp, inv, model_path=slice_q1, model_cfg=slice_q1, data=inv_data,
+        _add_train(plan, exp, inv, model_path=slice_q1, model_cfg=slice_cfg, data=inv_data,
                    save_at=save_at, seed=lay.seed, deps=deps, method=s2.inverse_method,
                    extra=s2.inverse_train, produced=inv_data is not second,
                    reward=s2.inverse_reward)

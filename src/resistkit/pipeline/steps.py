@@ -251,7 +251,8 @@ def compression_stage(run_dir: Path, exp: ExperimentRecipe, *, model_path: str |
                 seed=spec.seed if spec.seed is not None else 0,
                 output=stage_dir / layout.compression_scores(i),
                 summary_output=stage_dir / layout.compression_summary(i), model=model,
-                progress=True,
+                progress=True, response_column=spec.column,
+                **prompt_rendering(exp, model),
             )
             corpus = result.summary["scorers"]["compression"]["corpus"]
             out[spec.key] = {
@@ -282,6 +283,7 @@ def kl_stage(run_dir: Path, exp: ExperimentRecipe, *, model_path: str | None,
             output=stage_dir / layout.KL_SCORES, summary_output=stage_dir / layout.KL_SUMMARY,
             model=resolve_model(run_dir, exp, model_path),
             ref_model=resolve_model(run_dir, exp, reference), progress=True,
+            **prompt_rendering(exp, resolve_model(run_dir, exp, model_path)),
         )
         clear_model_cache()
         corpus = result.summary["scorers"]["kl"]["corpus"]
@@ -372,6 +374,30 @@ def data_config(spec: DataSpec, *, produced: bool = False) -> dict[str, Any]:
 def compression_config(spec: DataSpec) -> dict[str, Any]:
     """What a compression set's output depends on: its data, not the role the report gives it."""
     return data_config(spec)
+
+
+def prompt_rendering(exp: ExperimentRecipe, model: str) -> dict[str, Any]:
+    """Options that make a likelihood stage (compression, KL) condition each response on its
+    prompt as the model saw it in training and generation: in ``prompt_format`` (the chat
+    template, say), tokenised without added special tokens as generation does. None for
+    ``continuation``, where the raw prompt is the text (the stored behaviour)."""
+    if exp.prompt_format == "continuation":
+        return {}
+    from resistkit.models import load_tokenizer
+    from resistkit.prompts import render_prompt
+
+    tokenizer = load_tokenizer(model, cache=True)
+    return {"render_prompt": lambda p: render_prompt(p, exp.prompt_format, tokenizer,
+                                                     exp.prompt_template),
+            "prompt_special_tokens": False}
+
+
+def likelihood_format(exp: ExperimentRecipe) -> dict[str, Any]:
+    """The prompt format's part of a compression or KL stage's fingerprint: empty for
+    ``continuation`` (so stages measured before formats applied keep their fingerprints)."""
+    if exp.prompt_format == "continuation":
+        return {}
+    return {"prompt_format": exp.prompt_format, "prompt_template": exp.prompt_template}
 
 
 def _column_stats(summary: dict[str, Any]) -> dict[str, Any]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -60,10 +60,14 @@ def run_score(
     response_column: str | None = None,
     prompt_column: str | None = None,
     progress: bool = False,
+    render_prompt: Callable[[str], str] | None = None,
     **options: Any,
 ) -> ScoreRun:
     """Score a generations JSONL or dataset spec with ``scorers``; write
     ``<stem>.scores.jsonl`` (input fields + score columns, NaN as null) and ``<stem>.summary.json``.
+
+    ``render_prompt`` turns each record's prompt into the text the model saw in training (a
+    chat template, say) before scoring; the written rows keep the prompt as stored.
     """
     from resistkit import __version__
 
@@ -78,7 +82,10 @@ def run_score(
     )
     scores_path, summary_path = output_paths(records, source, output, summary_output)
     ctx = ScoringContext(source=records.source, progress=progress)
-    columns = score_records(records.for_scoring(), list(scorers), context=ctx, **options)
+    batch = records.for_scoring()
+    if render_prompt is not None and "prompt" in batch:
+        batch["prompt"] = [render_prompt(p) if p else p for p in batch["prompt"]]
+    columns = score_records(batch, list(scorers), context=ctx, **options)
     clashes = sorted(set(columns) & {k for row in records.rows for k in row})
     write_scores(scores_path, records.rows, columns)
 
