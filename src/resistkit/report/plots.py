@@ -149,3 +149,39 @@ def plot_kl(rows: list[dict], path: Path) -> Path:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     return _save(fig, path)
+
+
+def plot_breaks(breaks: list[dict], metric: str, path: Path) -> Path:
+    """Samples to break per Q1, one panel per measure: each seed a dot (a triangle at the
+    top when it never broke), the seeds' mean a bar."""
+    plt = _pyplot()
+    measures = [(f"{metric}_break_seed_", f"{metric}: halfway back to θ0"),
+                ("refusal_break_seed_", "refusal rate: below half")]
+    fig, axes = plt.subplots(1, len(measures), figsize=(5.2 * len(measures), 3.8), squeeze=False)
+    labels = [f"{r['model']}, Q1 = {r['q1']}" if len({b['model'] for b in breaks}) > 1
+              else f"Q1 = {r['q1']}" for r in breaks]
+    for ax, (prefix, title) in zip(axes[0], measures, strict=True):
+        finite = [v for r in breaks for k, v in r.items() if k.startswith(prefix)
+                  and isinstance(v, float) and math.isfinite(v)]
+        top = max(finite, default=1.0) * 1.15 + 1
+        for x, r in enumerate(breaks):
+            values = [v for k, v in r.items() if k.startswith(prefix) and isinstance(v, float)
+                      and not math.isnan(v)]
+            reached = [v for v in values if math.isfinite(v)]
+            if values and len(reached) == len(values):
+                ax.bar(x, sum(reached) / len(reached), width=0.5, color="tab:blue", alpha=0.35)
+            ax.scatter([x] * len(reached), reached, color="tab:blue", zorder=3)
+            never = len(values) - len(reached)
+            if never:
+                ax.scatter([x] * never, [top] * never, marker="^", color="tab:red", zorder=3,
+                           label="not by the last Q2" if x == 0 else None)
+            if not values:
+                ax.text(x, 0, "undefined", ha="center", va="bottom", fontsize=8, rotation=90)
+        ax.set_xticks(range(len(breaks)), labels, fontsize=8)
+        ax.set_ylabel("inverse samples (Q2)")
+        ax.set_title(title, fontsize=10)
+        ax.grid(alpha=0.3, axis="y")
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8)
+    fig.suptitle("Samples to break")
+    return _save(fig, path)

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from resistkit.report import plots
+from resistkit.report.behaviour import behaviour_section, merge_rates, side_rows
 from resistkit.report.collect import collect_points
 from resistkit.report.elastic import (
     elastic_fit,
@@ -97,6 +98,11 @@ def rebound_section(exp: Any, plan: Any, metric: str, out: Path) -> tuple[list[s
                                 "total_change") if setting3 or c != "model"],
             out / "rebound_summary.csv")
     lines += seed_section(rows, out, setting3)
+    if model_side:
+        lines += sides_section(exp, rows, out, setting3)
+    behaviour, rates = behaviour_section(exp, plan, rows, metric, out, setting3)
+    lines += behaviour
+    merge_rates(rows, rates)
     lines += kl_section(exp, plan, out, setting3)
     lines += compression_section(exp, plan, rows, cols, out)
     return lines, rows
@@ -136,6 +142,25 @@ def seed_section(rows: list[dict], out: Path, setting3: bool) -> list[str]:
                                "c_per_100", "r2", "k_excludes_zero") if c not in keep],
             out / "elastic_fit.csv")
     return lines
+
+
+def sides_section(exp: Any, rows: list[dict], out: Path, setting3: bool) -> list[str]:
+    """The margin's two sets apart: does the aligned side's own likelihood decay?"""
+    sides = side_rows(rows, exp)
+    if not sides:
+        return []
+    keep = [] if setting3 else ["model"]
+    m = exp.eval.margin
+    return table_section(
+        "### The margin's two sides, seed by seed",
+        f"bits/token of the `plus` set ({m.plus}) and the `minus` set ({m.minus}) at Q2 = 0, "
+        "after the first inverse step and at the last Q2. The inverse data teach the `minus` "
+        "side, so its bits fall; `plus_rises_early` = the aligned side's own bits rise, i.e. "
+        "the aligned behaviour itself decays: the sharpest rebound signal.",
+        sides, [c for c in ("model", "q1", "seed", "early_q2", "last_q2", "plus_q2_0",
+                            "plus_early", "plus_last", "plus_rises_early", "minus_q2_0",
+                            "minus_early", "minus_last") if c not in keep],
+        out / "margin_sides.csv")
 
 
 def _zero_note(fits: list[dict]) -> str:
