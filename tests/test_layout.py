@@ -134,3 +134,36 @@ def test_layout_names_every_stage_the_planner_makes(repo: Path) -> None:
     assert set(plan.stages) == expected
     assert {(p.label["q1"], p.label["q2"]) for p in plan.points} == {
         (-1, -1), *((q1, q2) for q1 in (16, 32) for q2 in (0, 16, 32))}
+
+
+def test_report_holds_exactly_the_files_of_the_current_plan(repo: Path, micro_base: Path,
+                                                            tmp_path: Path) -> None:
+    """A figure or table of an earlier plan does not outlive it; a user's file in report/ is
+    never deleted: the report refuses, naming it, and leaves it as it was."""
+    recipe = str(repo / "recipes/tiny/setting2.yaml")
+    sets = [f"output_dir={tmp_path / 'run'}", f"model.name_or_path={micro_base}",
+            "setting2.q1=[16]", "setting2.q2=[0,16]", "eval.prompts.num_samples=8"]
+    kl = "eval.kl={dataset: builtin:reviews/all, split: heldout, num_samples: 8}"
+    run_experiment(load_experiment(recipe, [*sets, kl]))
+    report = tmp_path / "run" / "report"
+    assert {"kl.png", "kl_table.csv"} <= {p.name for p in report.iterdir()}
+    rows = read_csv(report / "results.csv")
+    assert all(float(r["kl"]) > 0 for r in rows if int(r["q1"]) >= 0)  # KL is in results.csv
+    run_experiment(load_experiment(recipe, [*sets, "eval.kl=null"]))
+    names = {p.name for p in report.iterdir()}
+    assert "kl.png" not in names and "kl_table.csv" not in names
+    assert "kl" not in read_csv(report / "results.csv")[0]
+    assert str(tmp_path) not in (report / "report.md").read_text()  # no absolute paths
+    (report / "notes.txt").write_text("mine")
+    result = CliRunner().invoke(app, ["report", str(tmp_path / "run")])
+    assert result.exit_code == 2 and "notes.txt was not written by resistkit" in result.output
+    assert (report / "notes.txt").read_text() == "mine"
+    assert (report / "report.md").exists()
+
+
+def test_margin_name_may_not_shadow_a_scorer_column(repo: Path) -> None:
+    from resistkit.errors import RecipeError
+
+    with pytest.raises(RecipeError, match="eval.margin.name"):
+        load_experiment(str(repo / "recipes/tiny/safety.yaml"),
+                        ["eval.margin.name=refusal", "eval.metric=refusal"])

@@ -343,6 +343,11 @@ def check_eval(recipe: ExperimentRecipe, source: str) -> None:
         raise RecipeError(source, "eval.scorer_options", str(err)) from None
     columns = [c for spec in specs for c in spec.columns if c not in spec.auxiliary]
     if ev.margin is not None:
+        taken = {c for spec in specs for c in spec.columns} | set(ev.scorers) | RESULT_COLUMNS
+        if ev.margin.name in taken:
+            raise RecipeError(source, "eval.margin.name", f"{ev.margin.name!r} is already a "
+                              "scorer's name or column, or a column of results.csv; give the "
+                              "margin its own name, e.g. safety_margin")
         columns.append(ev.margin.name)
     if ev.metric is not None and ev.metric not in columns:
         raise RecipeError(source, "eval.metric", f"{ev.metric!r} is not a column of the "
@@ -355,6 +360,11 @@ def check_eval(recipe: ExperimentRecipe, source: str) -> None:
     if dupes:
         raise RecipeError(source, "eval.compression", f"{dupes} measured twice; each data set "
                           "and split once")
+
+
+# Columns every results.csv row has; a metric named like one would shadow it.
+RESULT_COLUMNS = frozenset({"model", "seed", "q1", "q2", "metric", "mean", "ci95_half", "std",
+                            "n", "nan", "seeds", "seed_std", "change_from_q2_0", "kl"})
 
 
 def margin_sets(recipe: ExperimentRecipe, source: str = "recipe") -> tuple[int, int]:

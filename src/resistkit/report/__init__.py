@@ -13,6 +13,7 @@ from typing import Any
 
 from resistkit.files import atomic_write_text, read_json
 from resistkit.pipeline import layout
+from resistkit.report import files as report_files
 from resistkit.report import plots
 from resistkit.report.collect import collect_pairs, metric_of, missing_points
 from resistkit.report.tables import csv_text, table_section
@@ -21,17 +22,24 @@ __all__ = ["write_report"]
 
 
 def _header(exp: Any, run_dir: Path) -> list[str]:
-    """What the numbers come from: model, data, seeds, versions, and how to reproduce them."""
+    """What the numbers come from: model, data, seeds, versions, and how to reproduce them.
+    Paths are relative to the run directory (shown by its name): a report is read on other
+    machines, where this one's absolute paths mean nothing."""
     env_path = run_dir / layout.ENV_FILE
     env = read_json(env_path) if env_path.exists() else {}
     pk = env.get("packages", {})
-    started = f" It was started with `{env['command']}`." if env.get("command") else ""
-    return [f"# resistkit report: {exp.experiment}", "", f"Run directory: `{run_dir}`", "",
+    name = run_dir.name
+    command = env.get("command")
+    if command:
+        command = command.replace(str(run_dir.resolve()), name).replace(str(run_dir), name)
+    started = f" It was started with `{command}`." if command else ""
+    return [f"# resistkit report: {exp.experiment}", "", f"Run directory: `{name}`", "",
             f"Model: {_models(exp)}. Data: {_data(exp)}. Seeds: {exp.seeds}. "
             f"torch {pk.get('torch')}, transformers {pk.get('transformers')}, "
             f"trl {pk.get('trl')}.", "",
-            f"Reproduce: `resistkit run {run_dir / layout.EXPERIMENT_FILE} -o {run_dir}` (the "
-            f"resolved recipe, every default written out).{started}", ""]
+            f"Reproduce (from the run directory's parent): `resistkit run "
+            f"{name}/{layout.EXPERIMENT_FILE} -o {name}` (the resolved recipe, every default "
+            f"written out).{started}", ""]
 
 
 def _models(exp: Any) -> str:
@@ -45,7 +53,7 @@ def _models(exp: Any) -> str:
         try:
             resolved = resolve_spec(spec)
             identity = model_identity(resolved)
-            where = f" ({resolved.path}, weights {identity})" if resolved.is_local else ""
+            where = f" (weights {identity})" if resolved.is_local else ""
         except ResistkitError:
             where = " (not on this machine now)"
         shown.append(f"{label + ': ' if label else ''}`{spec.name_or_path}`{where}")
@@ -93,13 +101,27 @@ def _missing_section(plan: Any) -> list[str]:
 
 
 def write_report(run_dir: str | Path) -> Path:
-    """Write ``report.md``, figures and ``results.csv`` into ``RUN_DIR/report/``."""
+    """Write ``report.md``, figures and ``results.csv`` into ``RUN_DIR/report/``.
+
+    The report is built in a fresh directory and swapped in whole, so ``report/`` holds exactly
+    the files of the current plan: a figure or table of an earlier, larger grid does not
+    outlive it. Files in ``report/`` that resistkit did not write (or that were edited since)
+    are never deleted or overwritten: the report refuses, naming them.
+    """
     from resistkit.pipeline import open_run
 
     run_dir = Path(run_dir)
     exp, plan = open_run(run_dir)
-    out = run_dir / layout.REPORT_DIR
-    out.mkdir(exist_ok=True)
+    final = run_dir / layout.REPORT_DIR
+    foreign = report_files.foreign_files(final)
+    if foreign:
+        from resistkit.errors import RunError
+
+        raise RunError(f"{final / foreign[0]} was not written by resistkit (or was edited "
+                       f"since); move it out of {final} and run the report again"
+                       + (f" ({len(foreign) - 1} more such file(s))" if len(foreign) > 1
+                          else ""))
+    out = report_files.fresh_dir(final)
     lines = _header(exp, run_dir)
     if exp.experiment in ("setting2", "setting3"):
         from resistkit.report.rebound import rebound_section
@@ -112,4 +134,5 @@ def write_report(run_dir: str | Path) -> Path:
                       csv_text(rows))
     lines += ["All numbers: [results.csv](results.csv)."]
     atomic_write_text(out / "report.md", "\n".join(lines) + "\n")
-    return out / "report.md"
+    report_files.swap_in(out, final)
+    return final / "report.md"

@@ -103,6 +103,7 @@ def rebound_section(exp: Any, plan: Any, metric: str, out: Path) -> tuple[list[s
     behaviour, rates = behaviour_section(exp, plan, rows, metric, out, setting3)
     lines += behaviour
     merge_rates(rows, rates)
+    merge_kl(rows, plan)
     lines += kl_section(exp, plan, out, setting3)
     lines += compression_section(exp, plan, rows, cols, out)
     return lines, rows
@@ -169,6 +170,26 @@ def _zero_note(fits: list[dict]) -> str:
         return "Every k's interval excludes zero."
     return (f"**k's 95 % interval includes zero for seed(s) {', '.join(zero)}**: there the data "
             "do not show a restoring force.")
+
+
+def merge_kl(rows: list[dict], plan: Any) -> None:
+    """Each point's KL to θ0 (mean over seeds) into its results row (NaN where not
+    measured: θ0 itself has no KL stage)."""
+    import statistics
+
+    from resistkit.pipeline import layout
+
+    found: dict[tuple, list[float]] = {}
+    for point in plan.points:
+        name = point.stages.get(layout.KL)
+        if name is not None and plan.done(name):
+            key = (point.label["model"], point.label["q1"], point.label["q2"])
+            found.setdefault(key, []).append(plan.outputs(name)["kl"])
+    if not found:
+        return
+    for r in rows:
+        values = found.get((r["model"], r["q1"], r["q2"]))
+        r["kl"] = statistics.fmean(values) if values else math.nan
 
 
 def kl_section(exp: Any, plan: Any, out: Path, setting3: bool) -> list[str]:
