@@ -29,11 +29,19 @@ def package_versions() -> dict[str, str | None]:
 def device_info() -> dict[str, Any]:
     import torch
 
+    from resistkit.hardware import cpu_bf16, cpu_precision
+
     info: dict[str, Any] = {
         "cuda_available": torch.cuda.is_available(),
         "cpu_threads": torch.get_num_threads(),
         "cpu_count": os.cpu_count(),
+        "cpu_bf16": cpu_bf16() or "none (AVX2 or older: bf16 is slow here)",
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "unset"),
     }
+    if not torch.cuda.is_available():
+        chosen = cpu_precision("auto")
+        info["dtype_auto"] = (f"{chosen.inference} inference, "
+                              f"{'bf16 autocast' if chosen.train_autocast else 'fp32'} training")
     if torch.cuda.is_available():
         info["cuda_version"] = torch.version.cuda
         info["gpus"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]

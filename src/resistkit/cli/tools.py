@@ -71,18 +71,17 @@ def _pretrain_plan(rec: Any) -> None:
 def env(verbose: VerboseOpt = False) -> None:
     """Print the versions and devices that matter for a bug report."""
     from resistkit.runinfo import environment
-
-    info = environment()
-    typer.echo(f"python        {info['python']}")
-    typer.echo(f"platform      {info['platform']}")
-    for name, version in info["packages"].items():
-        typer.echo(f"{name:<13} {version or '-'}")
-    for key, value in info["device"].items():
-        typer.echo(f"{key:<13} {value}")
     from resistkit.training.methods import METHODS
 
+    info = environment()
+    rows: list[tuple[str, Any]] = [("python", info["python"]), ("platform", info["platform"])]
+    rows += [(name, version or "-") for name, version in info["packages"].items()]
+    rows += list(info["device"].items())
     for m in METHODS.values():
         where = m.trainer_path.partition(":")[0]
         note = "  (experimental TRL API: may change between TRL releases)" if m.experimental \
             else ""
-        typer.echo(f"{'method ' + m.name:<13} {where}.{m.trainer_path.partition(':')[2]}{note}")
+        rows.append((f"method {m.name}", f"{where}.{m.trainer_path.partition(':')[2]}{note}"))
+    width = max(len(key) for key, _ in rows) + 2  # one column for every key, however long
+    for key, value in rows:
+        typer.echo(f"{key:<{width}}{value}")

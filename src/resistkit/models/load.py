@@ -1,8 +1,9 @@
 """Loading what ``resolve_model`` names, with one rule each for dtype, device, padding side,
 GGUF files and the per-process cache. torch and transformers are imported inside functions.
 
-- dtype ``auto``: bfloat16 on a GPU that supports it, float32 everywhere else (bf16 matmuls
-  run ~50x slower than fp32 on AVX2 CPUs, and GPUs without bf16 emulate or refuse it);
+- dtype ``auto``: bfloat16 on a GPU that supports it and on a CPU with AMX-BF16 or AVX512-BF16,
+  float32 everywhere else (bf16 matmuls run ~50x slower than fp32 on AVX2 CPUs, and GPUs
+  without bf16 emulate or refuse it); ``resistkit.hardware`` decides for CPUs;
 - device ``auto``: the first GPU when one is visible, else the CPU; training leaves placement
   to the trainer (``device=None``);
 - padding: a pad token always exists (EOS, else UNK); the side is the caller's (training and
@@ -42,7 +43,8 @@ def resolve_device(device: str | None = "auto") -> torch.device:
 
 
 def resolve_dtype(name: str, device: torch.device | None = None) -> torch.dtype:
-    """A torch dtype from its name; ``auto`` is bf16 on a GPU that supports it, else fp32.
+    """A torch dtype from its name; ``auto`` is bf16 on a GPU that supports it, bf16 on a CPU
+    with AMX-BF16 or AVX512-BF16 (``resistkit.hardware``), else fp32.
 
     ``device`` is where the model will run (default: a GPU when one is visible).
     """
@@ -50,8 +52,12 @@ def resolve_dtype(name: str, device: torch.device | None = None) -> torch.dtype:
 
     if name == "auto":
         on_gpu = torch.cuda.is_available() if device is None else device.type == "cuda"
-        if on_gpu and torch.cuda.is_bf16_supported():
-            return torch.bfloat16
+        if on_gpu:
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float32
+        if device is None or device.type == "cpu":
+            from resistkit.hardware import cpu_precision
+
+            return getattr(torch, cpu_precision("auto").inference)
         return torch.float32
     value = getattr(torch, str(name), None)
     if not isinstance(value, torch.dtype):

@@ -35,7 +35,17 @@ def _train_config(exp: ExperimentRecipe, model: Any, data: DataSpec, save_at: li
     }
     if reward is not None:
         config["reward"] = reward.model_dump()
-    return config
+    return {**config, **_precision(exp)}
+
+
+def _precision(exp: ExperimentRecipe) -> dict[str, Any]:
+    """What ``dtype: auto`` chose on this CPU, in the fingerprint of every stage whose numbers
+    it changes (empty on the fp32 path, so those fingerprints are as before)."""
+    import torch
+
+    from resistkit.hardware import fingerprint_precision
+
+    return fingerprint_precision(exp.model.dtype, on_cpu=not torch.cuda.is_available())
 
 
 def _base_model_config(exp: ExperimentRecipe) -> dict[str, Any]:
@@ -101,14 +111,16 @@ def _add_eval(plan: Plan, exp: ExperimentRecipe, point: str, label: dict[str, An
         gen_cfg = {"model": model_cfg, "seed": seed,
                    "prompts": steps.data_config(exp.eval.prompts),
                    "generation": exp.eval.generation.model_dump(exclude_defaults=True),
-                   "prompt_format": exp.prompt_format, "prompt_template": exp.prompt_template}
+                   "prompt_format": exp.prompt_format, "prompt_template": exp.prompt_template,
+                   **_precision(exp)}
         plan.add(Stage(names[layout.GENERATE], "generate", gen_cfg,
                        steps.generate_stage(plan.run_dir, exp, model_path=model_path, seed=seed),
                        deps=deps))
         names[layout.SCORE] = layout.eval_stage(point, layout.SCORE)
         plan.add(Stage(names[layout.SCORE], "score",
                        {"scorers": exp.eval.scorers, "options": exp.eval.scorer_options,
-                        "point": {k: v for k, v in label.items() if k != "model"}},
+                        "point": {k: v for k, v in label.items() if k != "model"},
+                        **_precision(exp)},
                        steps.score_stage(plan.run_dir, exp,
                                          generations_stage=names[layout.GENERATE]),
                        deps=[names[layout.GENERATE]]))
@@ -117,14 +129,15 @@ def _add_eval(plan: Plan, exp: ExperimentRecipe, point: str, label: dict[str, An
         plan.add(Stage(names[layout.COMPRESSION], "eval",
                        {"model": model_cfg, "datasets": [steps.compression_config(d)
                                                          for d in exp.eval.compression],
-                        **steps.likelihood_format(exp)},
+                        **steps.likelihood_format(exp), **_precision(exp)},
                        steps.compression_stage(plan.run_dir, exp, model_path=model_path),
                        deps=deps))
     if exp.eval.kl is not None and model_path != theta0.path:
         names[layout.KL] = layout.eval_stage(point, layout.KL)
         plan.add(Stage(names[layout.KL], "eval",
                        {"model": model_cfg, "reference": theta0.config,
-                        "data": steps.data_config(exp.eval.kl), **steps.likelihood_format(exp)},
+                        "data": steps.data_config(exp.eval.kl), **steps.likelihood_format(exp),
+                        **_precision(exp)},
                        steps.kl_stage(plan.run_dir, exp, model_path=model_path,
                                       reference=theta0.path),
                        deps=sorted(set(deps + theta0.deps))))

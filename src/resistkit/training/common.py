@@ -25,8 +25,12 @@ log = logging.getLogger(__name__)
 CHECKPOINTS_PER_RUN = 10
 
 
-def device_defaults() -> dict[str, Any]:
-    """Trainer defaults that depend on the hardware or on resistkit; a recipe's values win."""
+def device_defaults(dtype: str = "auto") -> dict[str, Any]:
+    """Trainer defaults that depend on the hardware or on resistkit; a recipe's values win.
+
+    ``dtype`` is the recipe's ``model.dtype``: with ``auto`` on a CPU with fast bf16
+    (``resistkit.hardware``) training runs under bf16 autocast over fp32 master weights.
+    """
     import torch
 
     defaults: dict[str, Any] = {
@@ -39,7 +43,10 @@ def device_defaults() -> dict[str, Any]:
     if not torch.cuda.is_available():
         # TRL defaults to bf16 and activation checkpointing; on CPU the first is ~50x slower
         # and the second only trades speed for memory we have.
-        defaults.update(bf16=False, activation_checkpointing=False, use_cpu=True)
+        from resistkit.hardware import cpu_precision
+
+        defaults.update(bf16=cpu_precision(dtype).train_autocast,
+                        activation_checkpointing=False, use_cpu=True)
     return defaults
 
 

@@ -132,7 +132,8 @@ PRETRAIN_DEFAULTS: dict[str, Any] = {
 def build_trainer_config(recipe: PretrainRecipe, run_dir: Path) -> Any:
     from trl import SFTConfig
 
-    values = common.device_defaults()
+    # fp32 always: pre-training builds the shipped bases, which must not depend on the CPU.
+    values = common.device_defaults("float32")
     values.update(PRETRAIN_DEFAULTS)
     values.update(seed=recipe.seed, data_seed=recipe.seed)
     values.update(recipe.train)

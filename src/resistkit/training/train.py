@@ -47,7 +47,7 @@ class TrainResult:
 
 def build_trainer_config(recipe: Recipe, run_dir: Path, num_samples: int) -> Any:
     method = get_method(recipe.method)
-    values = common.device_defaults()
+    values = common.device_defaults(recipe.model.dtype)
     values.update(method.defaults)
     values.update(seed=recipe.seed, data_seed=recipe.seed)
     if "gradient_checkpointing" in recipe.train:  # the deprecated alias loses to the new name
