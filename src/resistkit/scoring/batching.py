@@ -44,16 +44,24 @@ def length_sorted_batches(lengths: Sequence[int], batch_size: int) -> list[list[
 
 
 def encoded_batches(tokenizer: Any, texts: Sequence[str], batch_size: int, limit: int,
-                    device: Any, ctx: Any = None, add_special_tokens: bool = True) -> Any:
+                    device: Any, ctx: Any = None, add_special_tokens: bool = True,
+                    prompts: Sequence[str] | None = None) -> Any:
     """Yield (indices, encoding on ``device``) over length-sorted batches of ``texts``,
-    truncated to ``limit`` tokens; the truncations are counted in the scorer's info."""
-    lengths = [len(ids) for ids in tokenizer(list(texts),
-                                             add_special_tokens=add_special_tokens)["input_ids"]]
+    truncated to ``limit`` tokens; the truncations are counted in the scorer's info.
+
+    With ``prompts`` each input is the text pair (prompt, text), as a judge trained on pairs
+    reads it; truncation trims the longer of the two first (the tokenizer's default)."""
+
+    def encode(idx: Sequence[int], **kwargs: Any) -> Any:
+        first = [prompts[i] for i in idx] if prompts is not None else [texts[i] for i in idx]
+        second = [texts[i] for i in idx] if prompts is not None else None
+        return tokenizer(first, second, add_special_tokens=add_special_tokens, **kwargs)
+
+    lengths = [len(ids) for ids in encode(range(len(texts)))["input_ids"]]
     if ctx is not None:
         ctx.count("truncated", sum(n > limit for n in lengths))
     for idx in length_sorted_batches(lengths, batch_size):
-        enc = tokenizer([texts[i] for i in idx], add_special_tokens=add_special_tokens,
-                        truncation=True, max_length=limit, padding=True, return_tensors="pt")
+        enc = encode(idx, truncation=True, max_length=limit, padding=True, return_tensors="pt")
         yield idx, enc.to(device)
 
 

@@ -63,6 +63,9 @@ class ScorerSpec:
     # Bookkeeping columns (token counts, totals): written and summarised, left out of the table.
     auxiliary: tuple[str, ...] = ()
     model_options: ModelOptions | None = None  # this scorer's defaults of the shared options
+    # Options that name a judge model: a built-in judge there (or as their default) may be
+    # built on first use by a pipeline (``resistkit.judge.ensure_judges``).
+    judge_options: tuple[str, ...] = ()
 
     @property
     def options(self) -> dict[str, Any]:
@@ -93,6 +96,7 @@ def register_scorer(
     uses_prompt: bool = False,
     auxiliary: Sequence[str] = (),
     model_options: ModelOptions | None = None,
+    judge_options: Sequence[str] = (),
 ) -> Callable[[ScorerFn], ScorerFn]:
     """Register ``fn(batch, ctx, *, option=default, ...) -> {column: [float, ...]}`` as ``name``.
 
@@ -113,6 +117,7 @@ def register_scorer(
             uses_prompt=uses_prompt,
             auxiliary=tuple(auxiliary),
             model_options=model_options,
+            judge_options=tuple(judge_options),
         )
         return fn
 

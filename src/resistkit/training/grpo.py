@@ -39,13 +39,11 @@ def _text(completion: Any) -> str:
 
 def reward_function(spec: Any) -> Any:
     """A TRL reward function scoring completions with ``spec.scorer`` (see the module doc)."""
+    from resistkit.judge import ensure_judges
     from resistkit.scoring import score_records
 
-    options = dict(spec.options)
-    if "classifier" in options:
-        from resistkit.judge import ensure_judge
-
-        options["classifier"] = ensure_judge(options["classifier"])
+    # A built-in judge the reward scorer loads (named or by default) is built on first use.
+    options = ensure_judges([spec.scorer], spec.options)
     sign = 1.0 if spec.maximize else -1.0
 
     def reward(prompts: list[Any], completions: list[Any], **_: Any) -> list[float | None]:
