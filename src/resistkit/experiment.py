@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from resistkit.pipeline import ExperimentRecipe, execute, load_experiment
@@ -11,14 +10,17 @@ __all__ = ["load_experiment", "run_experiment"]
 
 
 def run_experiment(
-    exp: ExperimentRecipe, *, dry_run: bool = False, report: bool = True,
-    **hooks: Callable[..., None] | None,
+    exp: ExperimentRecipe, *, dry_run: bool = False, report: bool = True, force: bool = False,
+    **hooks: Any,
 ) -> dict[str, Any]:
-    """Run every stage not already complete, then write the report (unless ``dry_run``);
-    ``hooks`` are ``pipeline.execute``'s (on_ready, on_stage, on_done)."""
-    summary = execute(exp, dry_run=dry_run, **hooks)
-    if not dry_run and report:
+    """Run every stage not already complete, then write the report (unless ``dry_run``),
+    all under the run directory's lock; ``hooks`` are ``pipeline.execute``'s (on_ready,
+    on_stage, on_done, command); ``force`` lets another experiment replace the one there."""
+
+    def write(summary: dict[str, Any]) -> None:
         from resistkit.report import write_report
 
         summary["report"] = str(write_report(summary["run_dir"]))
-    return summary
+
+    return execute(exp, dry_run=dry_run, force=force, finish=write if report else None,
+                   **hooks)

@@ -21,6 +21,10 @@ def run(
     ] = False,
     accelerate_config: AccelOpt = None,
     num_processes: ProcsOpt = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Start this experiment in a run directory that "
+                           "holds another experiment's run (its old report is removed).")
+    ] = False,
     verbose: VerboseOpt = False,
 ) -> None:
     """Run an experiment (Setting I, II or III): train, slices, generate, inverse, score, report.
@@ -37,6 +41,10 @@ def run(
     path = find_recipe(recipe)
     if path.is_dir() and (path / "experiment.yaml").is_file():  # continue a run where it is
         path, output_dir = path / "experiment.yaml", output_dir or str(path)
+    if output_dir is not None and not dry_run:
+        from resistkit.locks import check_free
+
+        check_free(output_dir)  # before the recipe's validation: a second writer is told at once
     sets = stage_overrides(set_, output_dir)
     if accelerate_config is not None:
         sets.append(f"launch.accelerate_config={accelerate_config}")
@@ -49,18 +57,30 @@ def run(
     model = exp.model.name_or_path if exp.setting3 is None else \
         ", ".join(m.label for m in exp.setting3.models)
     console.line(f"  {exp.experiment}, {model}, seeds {exp.seeds} -> {exp.output_dir}")
+    console.line(f"  precision: {_precision_line(exp.model.dtype)}")
     view = RunView(console, exp)
     try:
         with progress.reporting(console):
             summary = run_experiment(exp, dry_run=dry_run, on_ready=view.ready,
                                      on_stage=view.started, on_done=view.finished,
-                                     command=_command_line())
+                                     command=_command_line(), force=force)
     finally:
         console.close()
     if dry_run:
         _print_plan(summary)
         return
     console.line(f"report: {summary['report']}  ({console.elapsed()})")
+
+
+def _precision_line(dtype: str) -> str:
+    """What `dtype` resolves to here, said once (the reason is in env.json too)."""
+    import torch
+
+    if torch.cuda.is_available():
+        return f"dtype {dtype} on GPU"
+    from resistkit.hardware import cpu_precision
+
+    return cpu_precision(dtype).reason
 
 
 def _command_line() -> str:
@@ -98,9 +118,11 @@ def report(
     verbose: VerboseOpt = False,
 ) -> None:
     """Regenerate the Markdown report, figures and CSV from a run directory alone."""
+    from resistkit.locks import writer_lock
     from resistkit.report import write_report
 
-    typer.echo(f"wrote {write_report(run_dir)}")
+    with writer_lock(run_dir):
+        typer.echo(f"wrote {write_report(run_dir)}")
 
 
 def status(

@@ -85,8 +85,18 @@ def train(
     if dry_run:
         _train_plan(rec)
         return
+    from resistkit.locks import writer_lock
+
+    with writer_lock(rec.output_dir, "training directory"):
+        _train(path, rec, recipe, sets, resume=resume, force=force,
+               accelerate_config=accelerate_config, num_processes=num_processes)
+
+
+def _train(path: Any, rec: Any, recipe: str, sets: list[str], *, resume: bool, force: bool,
+           accelerate_config: str | None, num_processes: int | None) -> None:
     if accelerate_config is not None or num_processes is not None:
-        # Re-run this command under `accelerate launch`; the recipe was validated above.
+        # Re-run this command under `accelerate launch` (its ranks pass through the lock held
+        # here); the recipe was validated above.
         from resistkit.launch import launch_train
 
         code = launch_train(path, accelerate_config=accelerate_config or "ddp",
@@ -185,8 +195,10 @@ def inverse(
             apply_override(raw, item)
         rec = validate_recipe(raw, "resistkit inverse")
     from resistkit.cli.console import with_console
+    from resistkit.locks import writer_lock
 
-    result = with_console(f"resistkit inverse {model} -> {output_dir} ({method} on {data})",
-                           run_train, rec)
+    with writer_lock(rec.output_dir, "training directory"):
+        result = with_console(f"resistkit inverse {model} -> {output_dir} ({method} on {data})",
+                               run_train, rec)
     for n, path in result.slices.items():
         typer.echo(f"slice @ {n} inverse samples: {path}")

@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from resistkit.errors import RunError
-from resistkit.files import atomic_write_json, atomic_write_text
+from resistkit.locks import check_free, writer_lock
 from resistkit.pipeline import layout
+from resistkit.pipeline.claim import check_claim, claim
 from resistkit.pipeline.runner import Plan, Stage
 from resistkit.pipeline.schema import ExperimentRecipe, load_experiment
 from resistkit.recipes import dump_recipe
@@ -59,29 +60,39 @@ def execute(
     on_done: Callable[[Stage, dict[str, Any], float], None] | None = None,
     on_ready: Callable[[Plan, dict[str, Any]], None] | None = None,
     command: str | None = None,
+    force: bool = False,
+    finish: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
     """Check every input, then run (or with ``dry_run`` only plan) every stage not done.
 
     ``on_ready(plan, summary)`` is told once the inputs are checked and before any stage runs;
     ``on_stage`` / ``on_done`` before and after each stage (see ``Plan.run``). ``command`` is
-    the command line that started the run, recorded in env.json for the report.
+    the command line that started the run, recorded in env.json for the report. The run
+    directory is locked (``resistkit.locks``) from the first write until ``finish(summary)``
+    (the report) has run; it must hold no other experiment's run unless ``force``.
     """
     from resistkit.pipeline.preflight import preflight
 
+    run_dir = Path(exp.output_dir).resolve()
+    check_free(run_dir)  # before the slow checks: a second writer is told at once
     notes = preflight(exp, exp.origin, dry_run=dry_run)
     for note in notes:
         log.warning(note)
     plan, info = plan_experiment(exp)
     summary = {"run_dir": str(plan.run_dir), "stages": describe_plan(plan), "notes": notes,
                **info}
+    files = {layout.EXPERIMENT_FILE: dump_recipe(exp),
+             layout.ENV_FILE: {**environment(), "seeds": exp.seeds, "command": command},
+             layout.PLAN_FILE: summary}
+    check_claim(plan.run_dir, exp.experiment, {layout.EXPERIMENT_FILE: files[
+        layout.EXPERIMENT_FILE]}, force=force)
     if dry_run:
         return summary
-    plan.run_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(plan.run_dir / layout.EXPERIMENT_FILE, dump_recipe(exp))
-    atomic_write_json(plan.run_dir / layout.ENV_FILE,
-                      {**environment(), "seeds": exp.seeds, "command": command})
-    atomic_write_json(plan.run_dir / layout.PLAN_FILE, summary)
-    if on_ready is not None:
-        on_ready(plan, summary)
-    plan.run(on_stage=on_stage, on_done=on_done)
+    with writer_lock(plan.run_dir):
+        claim(plan.run_dir, exp.experiment, files, force=force)
+        if on_ready is not None:
+            on_ready(plan, summary)
+        plan.run(on_stage=on_stage, on_done=on_done)
+        if finish is not None:
+            finish(summary)
     return summary
