@@ -47,11 +47,13 @@ def test_the_loaders_and_trainer_defaults_follow_auto(monkeypatch: pytest.Monkey
     _patch(monkeypatch, AMX)
     assert resolve_dtype("auto", cpu) == torch.bfloat16
     assert device_defaults("auto")["bf16"] is True
+    assert device_defaults("auto")["optim"] == "adamw_torch_fused"
     assert device_defaults("float32")["bf16"] is False
     assert resolve_dtype("float32", cpu) == torch.float32
     _patch(monkeypatch, AVX2)
     assert resolve_dtype("auto", cpu) == torch.float32
     assert device_defaults("auto")["bf16"] is False
+    assert "optim" not in device_defaults("auto")  # TRL's own default: the exact fp32 path
 
 
 def test_fingerprints_change_only_where_bf16_is_chosen(monkeypatch: pytest.MonkeyPatch,
@@ -91,3 +93,23 @@ def test_bf16_weights_measure_compression_within_half_a_percent(tmp_path: Path) 
         rates[dtype] = result.summary["scorers"]["compression"]["corpus"]["bits_per_token"]
     assert rates["bfloat16"] == pytest.approx(rates["float32"], rel=0.005)
     assert rates["bfloat16"] != rates["float32"]  # the bf16 path really ran
+
+
+def test_the_bf16_training_path_runs_for_real(monkeypatch: pytest.MonkeyPatch, repo: Path,
+                                              tmp_path: Path) -> None:
+    """TRL accepts the forced bf16 path on a CPU (autocast, fused AdamW) and trains."""
+    import math
+
+    from resistkit.recipes import load_recipe
+    from resistkit.training.train import build_trainer_config, train
+
+    _patch(monkeypatch, AMX)
+    recipe = load_recipe(repo / "recipes/tiny/sft.yaml", [
+        f"output_dir={tmp_path / 'run'}", "data.num_samples=16", "train.max_length=48",
+        "save_at_samples=[8]"])
+    config = build_trainer_config(recipe, tmp_path / "cfg", 16)
+    assert config.bf16 is True and config.optim == "adamw_torch_fused"
+    result = train(recipe, progress=False)
+    losses = [row["loss"] for row in result.metrics.get("losses", [])] or \
+        [result.metrics["train_loss"]]
+    assert all(math.isfinite(v) for v in losses)
