@@ -165,14 +165,18 @@ def _check_eval_sets(exp: ExperimentRecipe, source: str) -> list[str]:
 def _check_scorer_models(exp: ExperimentRecipe, source: str) -> None:
     """Models named in ``eval.scorer_options`` resolve here (a built-in judge may be built)."""
     from resistkit.models import load_config, resolve_model
+    from resistkit.scoring import get_scorer
 
-    for option in ("classifier", "reward_model", "cost_model", "model", "ref_model"):
-        name = exp.eval.scorer_options.get(option)
+    judge_options = {o: get_scorer(s).options.get(o) for s in exp.eval.scorers
+                     for o in get_scorer(s).judge_options}
+    for option in ("reward_model", "cost_model", "model", "ref_model", *judge_options):
+        # A judge option left unset loads the scorer's default judge (builtin:safety-judge).
+        name = exp.eval.scorer_options.get(option) or judge_options.get(option)
         if not name:
             continue
         key = f"eval.scorer_options.{option}"
         try:
-            if option == "classifier" and _buildable_judge(name):
+            if option in judge_options and _buildable_judge(name):
                 continue
         except ResistkitError as err:
             raise rekey(err, source, key) from None

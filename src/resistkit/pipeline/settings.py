@@ -120,7 +120,7 @@ def _add_eval(plan: Plan, exp: ExperimentRecipe, point: str, label: dict[str, An
         plan.add(Stage(names[layout.SCORE], "score",
                        {"scorers": exp.eval.scorers, "options": exp.eval.scorer_options,
                         "point": {k: v for k, v in label.items() if k != "model"},
-                        **_precision(exp)},
+                        **steps.judge_config(exp), **_precision(exp)},
                        steps.score_stage(plan.run_dir, exp,
                                          generations_stage=names[layout.GENERATE]),
                        deps=[names[layout.GENERATE]]))

@@ -219,12 +219,10 @@ def score_stage(run_dir: Path, exp: ExperimentRecipe, *, generations_stage: str)
         from resistkit.scoring.stage import run_score
 
         source = run_dir / generations_stage / layout.GENERATIONS
-        options = dict(exp.eval.scorer_options)
-        if "classifier" in options:
-            from resistkit.judge import ensure_judge
+        from resistkit.judge import ensure_judges
 
-            # A pipeline may build the offline judge once (minutes); `score` alone never does.
-            options["classifier"] = ensure_judge(options["classifier"])
+        # A pipeline may build an offline judge once (minutes); `score` alone never does.
+        options = ensure_judges(exp.eval.scorers, exp.eval.scorer_options)
         result = run_score(
             source, exp.eval.scorers, output=stage_dir / layout.SCORES,
             summary_output=stage_dir / layout.SUMMARY, progress=True, **options,
@@ -369,6 +367,27 @@ def data_config(spec: DataSpec, *, produced: bool = False) -> dict[str, Any]:
     if not produced:
         config["identity"] = data_identity(spec.dataset, spec.data_files)
     return config
+
+
+def judge_config(exp: ExperimentRecipe) -> dict[str, Any]:
+    """The judges a score stage loads, by identity, for its fingerprint: a built-in judge by
+    its build id (bumped whenever its build recipe changes, so a rebuilt judge re-scores),
+    a judge on disk by its content. Empty when no scorer loads a judge."""
+    from resistkit.judge import task_for
+    from resistkit.models import model_identity, resolve_model
+    from resistkit.scoring import get_scorer
+
+    judges: dict[str, Any] = {}
+    for name in exp.eval.scorers:
+        spec = get_scorer(name)
+        for option in spec.judge_options:
+            value = exp.eval.scorer_options.get(option) or spec.options.get(option)
+            if not value:
+                continue
+            task = task_for(str(value))
+            judges[f"{name}.{option}"] = task.judge_id if task is not None else \
+                model_identity(resolve_model(str(value)))
+    return {"judges": judges} if judges else {}
 
 
 def compression_config(spec: DataSpec) -> dict[str, Any]:
