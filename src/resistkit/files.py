@@ -5,9 +5,10 @@ Atomic: every output is written to a temporary sibling and renamed over its targ
 permissions an ordinary new file gets (0666 minus the umask), so a kill never leaves half a
 file and outputs are as readable as their siblings.
 
-Identity: ``file_sha256`` hashes a file once and remembers the digest under its path, size and
-modification time in ``$RESISTKIT_CACHE/hashes.json``; a file whose size or mtime changed is
-hashed again. Fingerprints use it, so replacing a model's weights or a data file at the same
+Identity: ``file_sha256`` hashes a file once and remembers the digest under its path, size,
+modification and change times and inode in ``$RESISTKIT_CACHE/hashes.json``; a file whose
+identity changed is hashed again (an edit whose size and mtime were put back still moves its
+ctime). Fingerprints use it, so replacing a model's weights or a data file at the same
 path makes the stages that read it stale.
 """
 
@@ -97,14 +98,24 @@ def read_jsonl(path: str | Path, error: type[ResistkitError] = RunError) -> list
 
 
 def truncate_jsonl_log(path: str | Path, last_step: int) -> None:
-    """After a resume, drop log lines from steps the checkpoint did not keep."""
+    """After a resume, drop log lines from steps the checkpoint did not keep, and a last line
+    torn by a kill mid-write (its step is past the checkpoint's, so it is logged again)."""
     path = Path(path)
     if not path.exists():
         return
-    kept = [
-        line for line in path.read_text(encoding="utf-8").splitlines()
-        if line.strip() and json.loads(line).get("step", 0) <= last_step
-    ]
+    lines = [line for line in path.read_text(encoding="utf-8", errors="replace").splitlines()
+             if line.strip()]
+    kept = []
+    for lineno, line in enumerate(lines, start=1):
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            if lineno == len(lines):
+                break  # torn by a kill: only the last line can be
+            raise RunError(f"{path}:{lineno}: not valid JSON in the middle of the training "
+                           "log; the file is damaged: train again from scratch (--force)") from None
+        if row.get("step", 0) <= last_step:
+            kept.append(line)
     atomic_write_text(path, "".join(line + "\n" for line in kept))
 
 
@@ -147,16 +158,25 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _identity(stat: os.stat_result) -> dict[str, int]:
+    """What the digest cache trusts a file by. The ctime is set by the kernel on every write
+    and rename and cannot be set back (``touch``/``os.utime`` restore the mtime, not the
+    ctime), and the inode changes when a file is replaced, so an edit cannot keep them."""
+    return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "ctime_ns": stat.st_ctime_ns,
+            "inode": stat.st_ino, "device": stat.st_dev}
+
+
 def file_sha256(path: str | Path) -> str:
-    """The SHA-256 of a file, hashed again only when its size or mtime changed."""
+    """The SHA-256 of a file, hashed again whenever its identity (size, mtime, ctime, inode)
+    changed."""
     path = Path(path).resolve()
-    stat = path.stat()
+    identity = _identity(path.stat())
     key = str(path)
     known = _hashes().get(key)
-    if known and known["size"] == stat.st_size and known["mtime_ns"] == stat.st_mtime_ns:
+    if known and all(known.get(k) == v for k, v in identity.items()):
         return known["sha256"]
     sha = _sha256(path)
-    _hashes()[key] = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": sha}
+    _hashes()[key] = {**identity, "sha256": sha}
     with contextlib.suppress(OSError):  # a read-only cache only costs hashing again
         atomic_write_json(_hash_cache_path(), _hashes())
     return sha
@@ -177,7 +197,7 @@ def record_file(path: Path) -> dict[str, Any]:
     stat = path.stat()
     # Hashed directly, not through the digest cache: the manifest is this file's record.
     record: dict[str, Any] = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
-                              "sha256": _sha256(path)}
+                              "ctime_ns": stat.st_ctime_ns, "sha256": _sha256(path)}
     if path.suffix == ".jsonl":
         with path.open("rb") as handle:
             record["lines"] = sum(1 for _ in handle)
@@ -186,13 +206,14 @@ def record_file(path: Path) -> dict[str, Any]:
 
 def unchanged(path: Path, record: dict[str, Any]) -> bool:
     """Whether ``path`` still holds what ``record`` describes (hashing only when its size
-    matches but its mtime moved)."""
+    matches but its mtime or ctime moved: an edit can put the mtime back, not the ctime)."""
     try:
         stat = path.stat()
     except OSError:
         return False
     if stat.st_size != record["size"]:
         return False
-    if stat.st_mtime_ns == record["mtime_ns"]:
+    if stat.st_mtime_ns == record["mtime_ns"] and \
+            stat.st_ctime_ns == record.get("ctime_ns", stat.st_ctime_ns):
         return True
     return _sha256(path) == record["sha256"]

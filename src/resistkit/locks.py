@@ -144,7 +144,8 @@ def writer_lock(directory: str | Path, what: str = "run directory") -> Iterator[
     if directory.exists() and not directory.is_dir():
         raise RunError(f"{directory} is a file; give a directory")
     check_free(directory, what)
-    created = not directory.exists()
+    # The directories this call creates (the run's and any missing parents), deepest first.
+    created = [d for d in [directory, *directory.parents] if not d.exists()]
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as err:
@@ -174,6 +175,9 @@ def writer_lock(directory: str | Path, what: str = "run directory") -> Iterator[
             os.environ[HELD_ENV] = previous
         if (_read(path) or {}).get("pid") == os.getpid():
             path.unlink(missing_ok=True)
-        if created:  # a command refused before its first write leaves nothing behind
-            with contextlib.suppress(OSError):
-                directory.rmdir()
+        # A command refused before its first write leaves nothing behind.
+        for made in created:
+            try:
+                made.rmdir()
+            except OSError:
+                break

@@ -20,15 +20,18 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, TypeAdapter, Val
 
 from resistkit.errors import RecipeError
 from resistkit.models.resolve import TINY, is_tiny
+from resistkit.recipe_checks import check_generation, check_train_numbers, check_volumes
 from resistkit.training.methods import METHODS, get_method, method_names
 
-__all__ = ["RecipeError", "Recipe", "load_recipe", "validate_recipe"]
+__all__ = ["RecipeError", "Recipe", "check_generation", "check_train_numbers", "check_volumes",
+           "load_recipe", "validate_recipe"]
 
 
 class Strict(BaseModel):
     """Every recipe section: unknown keys are errors (with the nearest valid key)."""
 
-    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+    # No recipe number is ever meant to be NaN or infinite (YAML's .nan, .inf, 1e400).
+    model_config = ConfigDict(extra="forbid", protected_namespaces=(), allow_inf_nan=False)
     # The file the recipe came from, for errors found after parsing ("recipe" if none).
     _origin: str = PrivateAttr("recipe")
 
@@ -261,45 +264,6 @@ def check_method_reward(method_name: str, reward: RewardSpec | None, source: str
         route_options([spec], reward.options)
     except ValueError as err:
         raise RecipeError(source, f"{key}.options", str(err)) from None
-
-
-def check_volumes(values: list[int], key: str, source: str, *, allow_empty: bool = False,
-                  allow_zero: bool = False) -> None:
-    """Sample counts of a grid: positive (or zero where allowed), strictly increasing."""
-    if not values and not allow_empty:
-        raise RecipeError(source, key, "is empty; give at least one sample count")
-    low = 0 if allow_zero else 1
-    bad = [v for v in values if isinstance(v, bool) or v < low]
-    if bad:
-        raise RecipeError(source, key, f"{bad} {'are' if len(bad) > 1 else 'is'} not "
-                          f"{'>= 0' if allow_zero else 'positive'} sample counts")
-    if sorted(set(values)) != values:
-        raise RecipeError(source, key, f"{values} must be strictly increasing")
-
-
-# `train:` fields whose nonsense values TRL accepts and fails on late (or trains on silently).
-_POSITIVE_FIELDS = ("per_device_train_batch_size", "gradient_accumulation_steps",
-                    "num_train_epochs", "learning_rate", "logging_steps", "save_steps")
-
-
-def check_train_numbers(train: Mapping[str, Any], source: str, prefix: str = "train") -> None:
-    for key in _POSITIVE_FIELDS:
-        value = train.get(key)
-        if value is not None and not isinstance(value, bool) and value <= 0:
-            raise RecipeError(source, f"{prefix}.{key}", f"must be positive, got {value!r}")
-    max_steps = train.get("max_steps")
-    if max_steps is not None and max_steps != -1 and max_steps <= 0:
-        raise RecipeError(source, f"{prefix}.max_steps", f"must be -1 (use epochs) or positive, "
-                          f"got {max_steps!r}")
-    max_length = train.get("max_length")
-    if max_length is not None and max_length < 2:
-        raise RecipeError(source, f"{prefix}.max_length", f"must be at least 2, got {max_length}")
-
-
-def check_generation(gen: GenerationSpec, source: str, key: str) -> None:
-    if not gen.do_sample and gen.num_return_sequences > 1:
-        raise RecipeError(source, f"{key}.num_return_sequences", "greedy decoding (do_sample: "
-                          "false) gives one answer per prompt; set it to 1 or sample")
 
 
 def nearest(key: str, options: typing.Iterable[str]) -> str | None:

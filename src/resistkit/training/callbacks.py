@@ -6,6 +6,7 @@ Both run between optimizer steps and touch no RNG state, so they do not change t
 from __future__ import annotations
 
 import json
+import math
 import time
 from pathlib import Path
 from typing import Any
@@ -62,8 +63,20 @@ def jsonl_log_callback(path: Path, samples_per_step: int) -> Any:
 
         def __init__(self) -> None:
             self.start = time.time()
+            # (step, what) of the first non-finite loss or gradient norm: the run stops
+            # there and is not done.
+            self.diverged: tuple[int, str] | None = None
 
         def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kw: Any) -> None:
+            # The trainer logs a NaN loss as the mean of earlier ones (logging_nan_inf_filter),
+            # so the gradient norm tells too. Checked on every rank (the logged values are the
+            # same everywhere), so all stop together.
+            bad = [(k, v) for k, v in (logs or {}).items() if k in ("loss", "grad_norm")
+                   and isinstance(v, float) and not math.isfinite(v)]
+            if bad and self.diverged is None:
+                self.diverged = (state.global_step, f"{bad[0][0]} became {bad[0][1]}")
+                control.should_training_stop = True
+                control.should_save = False
             if not state.is_world_process_zero or not logs:
                 return
             row = {

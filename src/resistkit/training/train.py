@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from resistkit.errors import RecipeError
+from resistkit.errors import RecipeError, RunError
 from resistkit.files import atomic_write_json, atomic_write_text, read_jsonl
 from resistkit.models import is_tiny, spec_model, spec_tokenizer
 from resistkit.recipes import Recipe, dump_recipe
@@ -210,13 +210,15 @@ def _run(recipe: Recipe, run_dir: Path, *, resume: bool, progress: bool) -> Trai
     # consumes is what is left, and the volumes must come from it.
     holder["num_samples"] = len(trainer.train_dataset) * get_method(recipe.method) \
         .samples_per_row(recipe.train)
-    for callback in _callbacks(recipe, run_dir, config, holder):
+    callbacks = _callbacks(recipe, run_dir, config, holder)
+    for callback in callbacks:
         trainer.add_callback(callback)
     holder["trainer"] = trainer
 
     last = common.resume_point(run_dir / CHECKPOINTS_DIR, log_file(run_dir), resume=resume,
                                main=trainer.is_world_process_zero())
     result = trainer.train(resume_from_checkpoint=str(last) if last else None)
+    _stop_if_diverged(recipe, run_dir, callbacks[0].diverged)
     common.save_atomically(run_dir / FINAL_DIR, lambda tmp: trainer.save_model(str(tmp)),
                            main=trainer.is_world_process_zero())
     slices = {n: slice_dir(run_dir, n) for n in recipe.save_at_samples}
@@ -227,6 +229,19 @@ def _run(recipe: Recipe, run_dir: Path, *, resume: bool, progress: bool) -> Trai
         _write_manifest(recipe, run_dir, trainer, slices, metrics)
     trainer.accelerator.wait_for_everyone()
     return TrainResult(run_dir, run_dir / FINAL_DIR, slices, metrics)
+
+
+def _stop_if_diverged(recipe: Recipe, run_dir: Path,
+                      diverged: tuple[int, str] | None) -> None:
+    """A loss (or gradient norm) that became NaN or infinite stops the run before its final
+    model and manifest are written, so the stage is never taken for done."""
+    if diverged is None:
+        return
+    step, what = diverged
+    lr = recipe.train.get("learning_rate", "the default")
+    raise RunError(f"{run_dir}: the training {what} at step {step}; the run "
+                   f"diverged and is not marked done: lower train.learning_rate (now {lr}) "
+                   "and train again from scratch (--force)")
 
 
 def whole_run_metrics(run_dir: Path, trainer: Any, session: dict[str, Any],
