@@ -99,3 +99,18 @@ def test_the_digest_cache_sees_an_edit_that_puts_back_size_and_mtime(
     out.write_text('{"score": 0.1}\n')
     os.utime(out, ns=(record["mtime_ns"], record["mtime_ns"]))
     assert not files.unchanged(out, record)
+
+
+def test_the_cli_sets_omp_wait_policy_passive_before_torch_unless_the_user_set_it() -> None:
+    import subprocess
+    import sys
+
+    probe = ("import sys, os, resistkit.cli; "
+             "print(os.environ['OMP_WAIT_POLICY'], 'torch' in sys.modules)")
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True,
+                         text=True, check=True).stdout.split()
+    assert out == ["PASSIVE", "False"]
+    out = subprocess.run([sys.executable, "-c", probe], env={**env, "OMP_WAIT_POLICY": "ACTIVE"},
+                         capture_output=True, text=True, check=True).stdout.split()
+    assert out[0] == "ACTIVE"

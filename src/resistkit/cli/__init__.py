@@ -8,10 +8,24 @@ errors a user can fix are one line and exit status 2 (``cli.common``).
 
 from __future__ import annotations
 
+import os
 import sys
 
-from resistkit.cli import data, experiments, judge, models, recipes, score, stages, tools
-from resistkit.cli.common import EXPERIMENTS, STAGES, TOOLS, App
+# Before torch (imported inside the commands) reads it: OpenMP's default spin-waiting burns
+# idle cores, 4.7x the CPU time on a shared 2-core machine; a value the user set is kept.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+from resistkit.cli import (  # noqa: E402
+    data,
+    experiments,
+    judge,
+    models,
+    recipes,
+    score,
+    stages,
+    tools,
+)
+from resistkit.cli.common import EXPERIMENTS, STAGES, TOOLS, App  # noqa: E402
 
 app = App(
     name="resistkit",
