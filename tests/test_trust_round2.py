@@ -114,3 +114,22 @@ def test_the_cli_sets_omp_wait_policy_passive_before_torch_unless_the_user_set_i
     out = subprocess.run([sys.executable, "-c", probe], env={**env, "OMP_WAIT_POLICY": "ACTIVE"},
                          capture_output=True, text=True, check=True).stdout.split()
     assert out[0] == "ACTIVE"
+
+
+def test_kto_on_a_sentiment_set_reads_no_sentiment_label_as_desirability(repo: Path,
+                                                                        tmp_path: Path) -> None:
+    from resistkit.training.train import load_training_data
+
+    recipe = load_recipe(repo / "recipes/tiny/kto.yaml", [
+        f"output_dir={tmp_path}", "data.dataset=builtin:reviews/negative", "data.num_samples=64",
+        "save_at_samples=[32]"])
+    rows = load_training_data(recipe)
+    assert set(rows["label"]) == {True}  # every row of the inverse set is desirable
+    # TRL's own unpaired format: a boolean label is the desirability, kept as given.
+    data = tmp_path / "unpaired.jsonl"
+    data.write_text("".join(json.dumps({"prompt": "The film", "completion": c, "label": ok})
+                            + "\n" for c, ok in ((" was dull.", True), (" was fine.", False))
+                            for _ in range(32)))
+    recipe = load_recipe(repo / "recipes/tiny/kto.yaml", [
+        f"output_dir={tmp_path}", f"data.dataset=json:{data}", "save_at_samples=[32]"])
+    assert sorted(load_training_data(recipe)["label"]) == [False] * 32 + [True] * 32

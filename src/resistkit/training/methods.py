@@ -11,10 +11,13 @@ may change between TRL releases; ``resistkit env`` says which methods are experi
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 
 def _sft_columns(columns: Sequence[str]) -> list[str] | None:
@@ -32,8 +35,8 @@ def _preference_columns(columns: Sequence[str]) -> list[str]:
 def _unpaired_columns(columns: Sequence[str]) -> list[str] | None:
     if {"prompt", "chosen", "rejected"} <= set(columns):
         return ["prompt", "chosen", "rejected"]  # unpaired by ``unpair`` below
-    if {"prompt", "completion", "label"} <= set(columns):
-        return ["prompt", "completion", "label"]
+    if {"prompt", "completion"} <= set(columns):
+        return ["prompt", "completion", *(["label"] if "label" in columns else [])]
     return None
 
 
@@ -42,11 +45,22 @@ def _prompt_columns(columns: Sequence[str]) -> list[str] | None:
 
 
 def unpair(dataset: Any) -> Any:
-    """KTO's data: each preference row becomes its chosen completion (desirable) then its
-    rejected one (undesirable), so desirable and undesirable rows alternate in a batch; a
-    ``label`` column (true = desirable) is kept as it is."""
-    if "label" in dataset.column_names:
-        return dataset.cast_column("label", _bool_feature())
+    """KTO's data, with desirability always explicit: each preference row becomes its chosen
+    completion (desirable) then its rejected one (undesirable), so the two alternate in a
+    batch; prompt/completion rows keep a boolean ``label`` (TRL's unpaired format, true =
+    desirable) and are otherwise all desirable, as an alignment set's rows are. A ``label``
+    that is not boolean (a sentiment class: 0 = negative) is not desirability: read as one,
+    it would push the inverse step away from the very data it was given."""
+    if {"prompt", "completion"} <= set(dataset.column_names):
+        label = dataset.features.get("label")
+        if label is not None and getattr(label, "dtype", None) == "bool":
+            return dataset
+        if label is not None:
+            log.warning("KTO: column 'label' holds %s values, not booleans: read as a class "
+                        "label, not as desirability; every row is desirable (give a boolean "
+                        "'label' for undesirable rows)", getattr(label, "dtype", label))
+            dataset = dataset.remove_columns("label")
+        return dataset.add_column("label", [True] * len(dataset), feature=_bool_feature())
     from datasets import Dataset
 
     rows = []
@@ -136,8 +150,8 @@ METHODS: dict[str, Method] = {m.name: m for m in (
            trainer_kwargs={"ref_model": None}, setting2_data="pairs"),
     Method("kto", "trl:KTOConfig", "trl:KTOTrainer", None, _unpaired_columns,
            "Kahneman-Tversky optimisation on unpaired desirable / undesirable completions",
-           "'prompt', 'completion' and a boolean 'label' (true = desirable), or "
-           "prompt/chosen/rejected rows (unpaired)",
+           "'prompt' and 'completion' (every row desirable, unless a boolean 'label' says "
+           "which are), or prompt/chosen/rejected rows (unpaired)",
            trainer_kwargs={"ref_model": None}, prepare=unpair, setting2_data="unpaired"),
     Method("simpo", "trl.experimental.cpo:CPOConfig", "trl.experimental.cpo:CPOTrainer",
            "preference", _preference_columns,
