@@ -131,6 +131,17 @@ def with_console(header: str | None, work: Any, *args: Any, **kwargs: Any) -> An
         console.close()
 
 
+def precision_line(dtype: str) -> str:
+    """What a recipe's ``model.dtype`` resolves to on this machine, and why."""
+    import torch
+
+    if torch.cuda.is_available():
+        return f"dtype {dtype} on GPU"
+    from resistkit.hardware import cpu_precision
+
+    return cpu_precision(dtype).reason
+
+
 class RunView:
     """The console of `resistkit run`: a line per training stage and per evaluated point."""
 
@@ -150,9 +161,11 @@ class RunView:
                 self.point_of[name] = point
         done = sum(1 for row in summary["stages"] if row["status"] == "done")
         total = len(summary["stages"])
-        kept = f" ({done} already done, kept)" if done else ""
-        self.console.line(f"{total} stages to run{kept}; everything is logged in "
-                          f"{plan.run_dir / RUN_LOG}")
+        todo = f"{total - done} of {total} stages to run ({done} already done, kept)" if done \
+            else f"{total} stages to run"
+        self.console.line(f"{todo}; everything is logged in {plan.run_dir / RUN_LOG}")
+        # Said once, after the checks: what `dtype` became here and why (also in env.json).
+        self.console.line(f"  precision: {precision_line(self.exp.model.dtype)}")
         for note in summary.get("notes", []):
             self.console.line(f"  note: {note}")
         self.console.overall_start(total, done)

@@ -57,7 +57,6 @@ def run(
     model = exp.model.name_or_path if exp.setting3 is None else \
         ", ".join(m.label for m in exp.setting3.models)
     console.line(f"  {exp.experiment}, {model}, seeds {exp.seeds} -> {exp.output_dir}")
-    console.line(f"  precision: {_precision_line(exp.model.dtype)}")
     view = RunView(console, exp)
     try:
         with progress.reporting(console):
@@ -70,17 +69,6 @@ def run(
         _print_plan(summary)
         return
     console.line(f"report: {summary['report']}  ({console.elapsed()})")
-
-
-def _precision_line(dtype: str) -> str:
-    """What `dtype` resolves to here, said once (the reason is in env.json too)."""
-    import torch
-
-    if torch.cuda.is_available():
-        return f"dtype {dtype} on GPU"
-    from resistkit.hardware import cpu_precision
-
-    return cpu_precision(dtype).reason
 
 
 def _command_line() -> str:
