@@ -89,7 +89,12 @@ SAFETY = JudgeTask(
     scorer="safety-judge", score_column="safety_judge", judge_option="safety_judge",
     baseline_scorer="refusal", baseline_column="refusal", baseline_key="refusal",
     baseline_label="refusal", baseline_means=0,
-    lr=1e-4, batch_size=16, max_length=256,
+    # 96 word pieces (request + the opening of the answer; the longer side is cut first):
+    # the answers it judges in a run are short generations (32 new tokens in
+    # cpu/smollm2_safety), and at 256 the v1 judge learnt answer *length* (harmful training
+    # answers have a median of 229 pieces, safe ones 43) and reached 81.9 %. Chosen for that
+    # reason before the v2 build was evaluated, not on its held-out score.
+    lr=1e-4, batch_size=16, max_length=96, epochs=3,
 )
 
 TASKS: dict[str, JudgeTask] = {t.name: t for t in (SENTIMENT, SAFETY)}

@@ -39,7 +39,7 @@ SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 # Bump a judge's id whenever its build recipe changes, so an old cached judge is never
 # mistaken for the new one.
 SENTIMENT_JUDGE_ID = "sentiment-minilm-v2"
-SAFETY_JUDGE_ID = "safety-minilm-v1"
+SAFETY_JUDGE_ID = "safety-minilm-v2"
 JUDGE_FILE = "judge.json"
 
 
