@@ -9,12 +9,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from resistkit.errors import RecipeError
-
-if TYPE_CHECKING:
-    from resistkit.recipes import GenerationSpec
 
 # `train:` fields whose nonsense values TRL accepts and fails on late (or trains on silently),
 # with the largest value a run can mean.
@@ -79,7 +76,8 @@ def check_train_numbers(train: Mapping[str, Any], source: str, prefix: str = "tr
                           f"{MAX_LENGTH_LIMIT}, got {max_length}")
 
 
-def check_generation(gen: GenerationSpec, source: str, key: str) -> None:
+def check_generation(gen: Any, source: str, key: str) -> None:
+    # gen: a recipes.GenerationSpec (typed Any: this module sits below the schema it checks)
     for field, limit in GENERATION_LIMITS.items():
         value = getattr(gen, field)
         if value > limit:

@@ -233,8 +233,9 @@ def check_reward(recipe: Recipe, source: str) -> None:
 
 def check_method_reward(method_name: str, reward: RewardSpec | None, source: str,
                         key: str) -> None:
-    """A reward is given exactly when the method needs one, names a scorer and one of its
-    score columns (filled in when left out), and options that scorer takes."""
+    """A reward is given exactly when the method needs one. Its scorer, column and options are
+    checked where the scorer registry is known (``scoring.checks.check_reward_scorer``, from
+    the experiment schema and the training preflight): this schema module sits below it."""
     method = get_method(method_name)
     if reward is None:
         if method.reward:
@@ -245,25 +246,6 @@ def check_method_reward(method_name: str, reward: RewardSpec | None, source: str
     if not method.reward:
         raise RecipeError(source, key, f"method {method_name!r} learns from its data, not "
                           "from a reward; remove it or use method grpo")
-    from resistkit.scoring import SCORERS
-    from resistkit.scoring.registry import route_options
-
-    spec = SCORERS.get(reward.scorer)
-    if spec is None:
-        raise RecipeError(source, f"{key}.scorer", f"unknown scorer {reward.scorer!r}; "
-                          f"scorers: {', '.join(sorted(SCORERS))}",
-                          nearest(reward.scorer, SCORERS))
-    columns = [c for c in spec.columns if c not in spec.auxiliary]
-    if reward.column is None:
-        reward.column = columns[0]
-    elif reward.column not in columns:
-        raise RecipeError(source, f"{key}.column", f"{reward.column!r} is not a column "
-                          f"of {spec.name}; columns: {', '.join(columns)}",
-                          nearest(reward.column, columns))
-    try:
-        route_options([spec], reward.options)
-    except ValueError as err:
-        raise RecipeError(source, f"{key}.options", str(err)) from None
 
 
 def nearest(key: str, options: typing.Iterable[str]) -> str | None:

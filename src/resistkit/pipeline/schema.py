@@ -281,6 +281,10 @@ def _validate_setting2(recipe: ExperimentRecipe, source: str) -> None:
         s2.inverse_train.setdefault("max_completion_length", gen.max_new_tokens)
         s2.inverse_train.setdefault("temperature", gen.temperature)
     check_method_reward(s2.inverse_method, s2.inverse_reward, source, "setting2.inverse_reward")
+    if s2.inverse_reward is not None:
+        from resistkit.scoring.checks import check_reward_scorer
+
+        check_reward_scorer(s2.inverse_reward, source, "setting2.inverse_reward")
     check_train_numbers(s2.inverse_train, source, "setting2.inverse_train")
     # Q1 = 0 is θ0 itself (the released model, or the domain control): its inverse arm shows
     # how an unaligned-by-us model takes the same perturbation.

@@ -151,6 +151,10 @@ def preflight_train(recipe: Any, source: str) -> list[str]:
 
     if recipe.data is None:
         raise RecipeError(source, "data", "the recipe has no `data:` to train on")
+    if getattr(recipe, "reward", None) is not None:
+        from resistkit.scoring.checks import check_reward_scorer
+
+        check_reward_scorer(recipe.reward, source, "reward")
     config = check_model(recipe.model, "model.name_or_path", source)
     if recipe.lora is not None:
         check_lora(recipe.lora, config, source)
