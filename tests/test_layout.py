@@ -167,3 +167,34 @@ def test_margin_name_may_not_shadow_a_scorer_column(repo: Path) -> None:
     with pytest.raises(RecipeError, match="eval.margin.name"):
         load_experiment(str(repo / "recipes/tiny/safety.yaml"),
                         ["eval.margin.name=refusal", "eval.metric=refusal"])
+
+
+def test_status_says_what_run_will_do(repo: Path, micro_base: Path, tmp_path: Path) -> None:
+    """The report is a stage of the status: a run whose report was cut short is not complete;
+    an interrupted evaluation stage starts over, an interrupted training stage resumes."""
+    import shutil
+
+    from resistkit.pipeline.status import run_status
+
+    recipe = str(repo / "recipes/tiny/setting2.yaml")
+    sets = [f"output_dir={tmp_path / 'run'}", f"model.name_or_path={micro_base}",
+            "setting2.q1=[16]", "setting2.q2=[0,16]", "eval.prompts.num_samples=8"]
+    run_experiment(load_experiment(recipe, sets))
+    run = tmp_path / "run"
+    assert run_status(run).complete
+    # A kill while the report is written leaves the old report (or none) and report.tmp.
+    shutil.move(str(run / "report"), str(run / "report.tmp"))
+    state = run_status(run)
+    assert not state.complete
+    assert [s.state for s in state.stages if s.kind == "report"] == ["pending"]
+    shutil.move(str(run / "report.tmp"), str(run / "report"))
+    assert run_status(run).complete
+    # An evaluation stage without its manifest (killed mid-way) restarts; say so.
+    comp = run / layout.SeedLayout(42).point(16, 16) / "score"
+    manifest = json.loads((comp / "manifest.json").read_text())
+    (comp / "manifest.json").unlink()  # as a kill before the manifest leaves it
+    (comp / "pending.json").write_text(json.dumps({"fingerprint": manifest["fingerprint"]}))
+    why = {s.name: s.why for s in run_status(run).stages}
+    assert "starts over" in why[str(comp.relative_to(run))]
+    report = [s for s in run_status(run).stages if s.kind == "report"][0]
+    assert report.state == "done"  # the report was written from this plan; a stage is not

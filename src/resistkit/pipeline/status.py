@@ -60,7 +60,9 @@ def run_status(run_dir: str | Path) -> RunStatus:
         elif state == "todo":
             state = "pending"
         elif state == "partial":
-            why = "interrupted; resumes where it stopped"
+            # Only training saves checkpoints to resume from; other stage kinds start over.
+            why = ("interrupted; resumes from its last checkpoint" if stage.kind == "train"
+                   else "interrupted; starts over (this stage kind does not resume mid-way)")
         stages.append(StageState(stage.name, stage.kind, state, why, seconds))
     left: dict[str, int] = defaultdict(int)
     for s in stages:
@@ -69,6 +71,18 @@ def run_status(run_dir: str | Path) -> RunStatus:
     estimate = None
     if all(spent.get(kind) for kind in left):
         estimate = sum(n * statistics.fmean(spent[kind]) for kind, n in left.items())
+    from resistkit.pipeline import layout
+    from resistkit.report.files import is_current
+
+    # The report is the run's last stage: a kill while writing it, or a plan that changed
+    # since, leaves a run whose stages are all done but which is not complete.
+    if is_current(run_dir / layout.REPORT_DIR, plan):
+        stages.append(StageState(layout.REPORT_DIR, "report", "done"))
+    else:
+        written = (run_dir / layout.REPORT_DIR / "report.md").is_file()
+        stages.append(StageState(layout.REPORT_DIR, "report", "stale" if written else "pending",
+                                 "written from another plan, or cut short" if written else ""))
+        left["report"] += 1
     return RunStatus(run_dir, stages, {k: sum(v) for k, v in spent.items()}, dict(left),
                      estimate)
 

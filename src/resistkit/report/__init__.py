@@ -134,5 +134,5 @@ def write_report(run_dir: str | Path) -> Path:
                       csv_text(rows))
     lines += ["All numbers: [results.csv](results.csv)."]
     atomic_write_text(out / "report.md", "\n".join(lines) + "\n")
-    report_files.swap_in(out, final)
+    report_files.swap_in(out, final, plan)
     return final / "report.md"

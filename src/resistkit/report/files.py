@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 RECORD = "files.json"
 
@@ -30,7 +31,7 @@ def foreign_files(report_dir: Path) -> list[str]:
         # A report written before the record existed: its files are the ones resistkit
         # writes (Markdown, figures, CSVs); anything else is someone else's.
         return [n for n in names if not n.endswith((".md", ".png", ".csv"))]
-    return [n for n in names if n not in record or not (report_dir / n).is_file()
+    return [n for n in names if n not in record or n == PLAN_KEY or not (report_dir / n).is_file()
             or _sha256(report_dir / n) != record[n]]
 
 
@@ -44,10 +45,31 @@ def fresh_dir(report_dir: Path) -> Path:
     return tmp
 
 
-def swap_in(built: Path, report_dir: Path) -> None:
+PLAN_KEY = "_plan"  # the plan the report was written from (not a file name)
+
+
+def plan_digest(plan: Any) -> str:
+    """One digest of every planned stage's fingerprint: the report is current only while the
+    plan it was written from is the run's plan."""
+    text = json.dumps(sorted((s.name, s.fingerprint) for s in plan.stages.values()))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def is_current(report_dir: Path, plan: Any) -> bool:
+    """Whether ``report_dir`` holds a report written, to the end, from this ``plan``."""
+    try:
+        record = json.loads((report_dir / RECORD).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(record, dict) and record.get(PLAN_KEY) == plan_digest(plan) and \
+        (report_dir / "report.md").is_file()
+
+
+def swap_in(built: Path, report_dir: Path, plan: Any) -> None:
     """Record the built report's files, then replace ``report_dir`` with it (two renames; a
     kill in between leaves the old report under ``.old``, removed by the next report)."""
-    record = {p.name: _sha256(p) for p in sorted(built.iterdir()) if p.is_file()}
+    record: dict[str, str] = {p.name: _sha256(p) for p in sorted(built.iterdir()) if p.is_file()}
+    record[PLAN_KEY] = plan_digest(plan)
     (built / RECORD).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n",
                                 encoding="utf-8")
     old = report_dir.with_name(report_dir.name + ".old")
