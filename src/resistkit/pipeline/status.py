@@ -12,6 +12,9 @@ from resistkit.errors import ResistkitError
 from resistkit.files import read_json
 from resistkit.pipeline.runner import FAILED, MANIFEST
 
+RESUMES = {"train": "interrupted; resumes from its last checkpoint",
+           "generate": "interrupted; resumes after its last finished batch (hf backend)"}
+
 
 @dataclass
 class StageState:
@@ -60,9 +63,10 @@ def run_status(run_dir: str | Path) -> RunStatus:
         elif state == "todo":
             state = "pending"
         elif state == "partial":
-            # Only training saves checkpoints to resume from; other stage kinds start over.
-            why = ("interrupted; resumes from its last checkpoint" if stage.kind == "train"
-                   else "interrupted; starts over (this stage kind does not resume mid-way)")
+            # Training resumes from its last checkpoint and HF generation batch by batch;
+            # scoring, compression, KL and data stages start over.
+            why = RESUMES.get(stage.kind,
+                              "interrupted; starts over (this stage kind does not resume mid-way)")
         stages.append(StageState(stage.name, stage.kind, state, why, seconds))
     left: dict[str, int] = defaultdict(int)
     for s in stages:
