@@ -198,3 +198,20 @@ def test_status_says_what_run_will_do(repo: Path, micro_base: Path, tmp_path: Pa
     assert "starts over" in why[str(comp.relative_to(run))]
     report = [s for s in run_status(run).stages if s.kind == "report"][0]
     assert report.state == "done"  # the report was written from this plan; a stage is not
+
+
+def test_run_log_follows_the_run(repo: Path, tmp_path: Path) -> None:
+    """run.log holds what the console says and every stage's start and end, as it happens."""
+    out = tmp_path / "run"
+    result = CliRunner().invoke(app, [
+        "run", str(repo / "recipes/tiny/safety.yaml"), "-o", str(out),
+        "--set", "setting2.q1=[16]", "--set", "setting2.q2=[0,16]",
+        "--set", "eval.sample_at_q2=[0]"])
+    assert result.exit_code == 0, result.output
+    log = (out / "run.log").read_text()
+    plan = json.loads((out / layout.PLAN_FILE).read_text())
+    names = [s["stage"] for s in plan["stages"]]
+    assert names, plan
+    for name in names:
+        assert f"start {name} (" in log and f"done {name} in " in log, name
+    assert "precision: auto:" in log and "point  seed 42 q1=16 q2=16" in log

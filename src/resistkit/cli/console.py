@@ -142,8 +142,13 @@ def precision_line(dtype: str) -> str:
     return cpu_precision(dtype).reason
 
 
+run_log = logging.getLogger("resistkit.run")
+
+
 class RunView:
-    """The console of `resistkit run`: a line per training stage and per evaluated point."""
+    """The console of `resistkit run`: a line per training stage and per evaluated point.
+    Every line it prints, and every stage it starts and finishes, also goes to RUN/run.log
+    (INFO), so the log says what the run is doing while a stage takes minutes."""
 
     def __init__(self, console: Console, exp: Any) -> None:
         self.console, self.exp = console, exp
@@ -163,30 +168,36 @@ class RunView:
         total = len(summary["stages"])
         todo = f"{total - done} of {total} stages to run ({done} already done, kept)" if done \
             else f"{total} stages to run"
-        self.console.line(f"{todo}; everything is logged in {plan.run_dir / RUN_LOG}")
+        self._say(f"{todo}; everything is logged in {plan.run_dir / RUN_LOG}")
         # Said once, after the checks: what `dtype` became here and why (also in env.json).
-        self.console.line(f"  precision: {precision_line(self.exp.model.dtype)}")
+        self._say(f"  precision: {precision_line(self.exp.model.dtype)}")
         for note in summary.get("notes", []):
-            self.console.line(f"  note: {note}")
+            self._say(f"  note: {note}")
         self.console.overall_start(total, done)
+
+    def _say(self, text: str) -> None:
+        self.console.line(text)
+        run_log.info(text.strip())
 
     def started(self, stage: Any, status: str) -> None:
         if status == "done":
             return
         if status == "stale":
             why = self.plan.check(stage)[1] if self.plan is not None else ""
-            self.console.line(f"  rerun  {stage.name}: {why}")
+            self._say(f"  rerun  {stage.name}: {why}")
+        run_log.info("start %s (%s)", stage.name, stage.kind)
         self.console.overall_advance(f"{stage.kind} {stage.name}")
 
     def finished(self, stage: Any, outputs: dict[str, Any], seconds: float) -> None:
+        run_log.info("done %s in %.1f s", stage.name, seconds)
         point = self.point_of.get(stage.name)
         if point is None:
-            self.console.line(self._stage_line(stage, outputs, seconds))
+            self._say(self._stage_line(stage, outputs, seconds))
             return
         key = id(point)
         self.point_seconds[key] = self.point_seconds.get(key, 0.0) + seconds
         if stage.name == list(point.stages.values())[-1]:  # the point's last eval stage
-            self.console.line(self._point_line(point, self.point_seconds.pop(key)))
+            self._say(self._point_line(point, self.point_seconds.pop(key)))
 
     def _stage_line(self, stage: Any, outputs: dict[str, Any], seconds: float) -> str:
         if stage.kind == "train":
