@@ -7,8 +7,9 @@ A path on disk always wins over a packaged name.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
-import shutil
+import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -57,9 +58,8 @@ class RecipeInfo:
 
 
 def describe(path: Path, name: str) -> RecipeInfo:
-    text = path.read_text(encoding="utf-8")
+    text = read_recipe_text(path)
     raw = yaml.safe_load(text) or {}
-    comments = [line.lstrip("# ").strip() for line in text.splitlines() if line.startswith("#")]
     if "experiment" in raw:
         kind = raw["experiment"]
     elif "max_tokens" in raw:
@@ -72,8 +72,20 @@ def describe(path: Path, name: str) -> RecipeInfo:
         model = ", ".join(m["label"] for m in raw.get("setting3", {}).get("models", []))
     if kind == "pretrain":
         model = "from scratch"
-    # A recipe's first line is its one-line purpose.
-    return RecipeInfo(name, kind, model or "tiny", comments[0] if comments else "", path)
+    return RecipeInfo(name, kind, model or "tiny", purpose(text), path)
+
+
+def purpose(text: str) -> str:
+    """A recipe's purpose: the first sentence of its opening comment, which may run over
+    several lines; an indented comment line (a command to type) ends the paragraph."""
+    words: list[str] = []
+    for line in text.splitlines():
+        if not line.startswith("#") or line.startswith("#  ") or not line.strip("# "):
+            break
+        words.append(line.lstrip("#").strip())
+    paragraph = " ".join(words)
+    end = re.search(r"[.!?](?=\s|$)", paragraph)
+    return paragraph[: end.end()] if end else paragraph
 
 
 def list_recipes() -> list[RecipeInfo]:
@@ -81,12 +93,68 @@ def list_recipes() -> list[RecipeInfo]:
     return [describe(root / f"{name}{SUFFIX}", name) for name in packaged_names()]
 
 
-def copy_recipe(name: str, directory: Path) -> Path:
-    """Copy a packaged recipe into ``directory`` to start one's own; never overwrites."""
+RECIPE_SUFFIXES = (".yaml", ".yml")
+
+
+def read_recipe_text(path: Path) -> str:
+    """A recipe file's text; a directory, an unreadable or a non-UTF-8 file is a RecipeError."""
+    if path.is_dir():
+        raise RecipeError(str(path), "", "is a directory, not a recipe file (packaged names: "
+                          "resistkit recipes list)")
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise RecipeError(str(path), "", f"is not UTF-8 text ({err.reason} at byte "
+                          f"{err.start})") from None
+    except OSError as err:
+        raise RecipeError(str(path), "", f"cannot be read: {err.strerror}") from None
+
+
+def copy_target(source: Path, where: str) -> Path:
+    """Where `recipes copy` writes: a name ending in .yaml/.yml is the file itself; an existing
+    directory, or a new one written with a trailing '/', receives SOURCE's file name. Anything
+    else is refused, so a mistyped file name never becomes a directory."""
+    path = Path(where).expanduser()
+    if where.endswith(RECIPE_SUFFIXES):
+        if path.is_dir():
+            raise RunError(f"{where} is a directory; name a new .yaml file, or copy into the "
+                           "directory as " + where.rstrip("/") + "/")
+        target = path
+    elif path.is_dir() or where.endswith(("/", "\\")):
+        target = path / source.name
+    elif path.exists():
+        raise RunError(f"{where} exists and is not a directory; resistkit never overwrites a "
+                       "file: name a new .yaml file or a directory")
+    else:
+        raise RunError(f"{where} does not exist: name a new file ending in .yaml, an existing "
+                       f"directory, or a new directory ending in '/' (e.g. {where}/)")
+    if target.exists() or target.is_symlink():
+        raise RunError(f"{target} exists; resistkit never overwrites a file: remove it or "
+                       "name another file")
+    above = next(d for d in target.parents if d.exists())
+    if not above.is_dir():
+        raise RunError(f"cannot write {target}: {above} is a file, not a directory")
+    return target
+
+
+def copy_recipe(name: str, where: str | Path = ".") -> Path:
+    """Copy a packaged recipe to ``where`` (see ``copy_target``) to start one's own. Never
+    overwrites, and on any failure leaves nothing behind (no half file, no new directory)."""
     source = find_recipe(name)
-    directory.mkdir(parents=True, exist_ok=True)
-    target = directory / source.name
-    if target.exists():
-        raise RunError(f"{target} exists; remove it or copy into another directory")
-    shutil.copyfile(source, target)
+    text = read_recipe_text(source)
+    target = copy_target(source, str(where))
+    made = [d for d in (target.parent, *target.parent.parents) if not d.exists()]
+    created = False
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with target.open("x", encoding="utf-8") as out:  # "x": a file made meanwhile is kept
+            created = True
+            out.write(text)
+    except OSError as err:
+        if created:  # our own partial file (a full disk)
+            target.unlink(missing_ok=True)
+        for directory in made:  # innermost first; only the directories this call made
+            with contextlib.suppress(OSError):
+                directory.rmdir()
+        raise RunError(f"cannot write {target}: {err.strerror or err}") from None
     return target

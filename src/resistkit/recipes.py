@@ -16,7 +16,16 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, TypeAdapter, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    TypeAdapter,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from resistkit.errors import RecipeError
 from resistkit.models.resolve import TINY, is_tiny
@@ -43,13 +52,35 @@ class Strict(BaseModel):
 class TinyModelConfig(Strict):
     """A Llama-style model built from scratch with the shipped byte-level BPE tokenizer."""
 
-    hidden_size: int = Field(64, description="Width of the residual stream.")
-    num_hidden_layers: int = Field(2, description="Number of transformer blocks.")
-    num_attention_heads: int = Field(4, description="Attention heads per block.")
-    num_key_value_heads: int | None = Field(None, description="KV heads (GQA); default = heads.")
-    intermediate_size: int = Field(192, description="Width of the MLP.")
-    max_position_embeddings: int = Field(512, description="Longest sequence the model accepts.")
+    hidden_size: int = Field(64, ge=2, description="Width of the residual stream.")
+    num_hidden_layers: int = Field(2, ge=1, description="Number of transformer blocks.")
+    num_attention_heads: int = Field(4, ge=1, description="Attention heads per block.")
+    num_key_value_heads: int | None = Field(None, ge=1,
+                                            description="KV heads (GQA); default = heads.")
+    intermediate_size: int = Field(192, ge=1, description="Width of the MLP.")
+    max_position_embeddings: int = Field(512, ge=2,
+                                         description="Longest sequence the model accepts.")
     tie_word_embeddings: bool = Field(True, description="Share input and output embeddings.")
+
+    # Checked here, not when the model is built: transformers builds a Llama whose heads do not
+    # split its width (or whose head width is odd, which rotary embeddings cannot rotate) and
+    # only fails at its first forward pass, after the data has loaded.
+    @field_validator("num_attention_heads")
+    @classmethod
+    def _heads_split_width(cls, heads: int, info: ValidationInfo) -> int:
+        width = info.data.get("hidden_size")
+        if width is not None and (width % heads or (width // heads) % 2):
+            raise ValueError(f"{heads} heads must split hidden_size {width} into equal, even "
+                             "head widths (e.g. 4 heads of 16 for 64)")
+        return heads
+
+    @field_validator("num_key_value_heads")
+    @classmethod
+    def _kv_heads_group(cls, kv: int | None, info: ValidationInfo) -> int | None:
+        heads = info.data.get("num_attention_heads")
+        if kv is not None and heads is not None and heads % kv:
+            raise ValueError(f"{kv} must divide num_attention_heads {heads} (grouped attention)")
+        return kv
 
 
 class ModelSpec(Strict):
@@ -176,10 +207,11 @@ def load_recipe(
 
 def apply_override(raw: dict[str, Any], item: str, source: str = "--set") -> None:
     """``train.learning_rate=2e-5`` → raw["train"]["learning_rate"] = 2e-5 (YAML-typed)."""
-    if "=" not in item:
-        raise RecipeError("--set", item, "expected KEY.PATH=VALUE")
-    key, value = item.split("=", 1)
+    key, equals, value = item.partition("=")
     parts = key.strip().split(".")
+    if not equals or not all(parts):
+        raise RecipeError("--set", repr(item), "expected KEY.PATH=VALUE, e.g. --set seed=7 or "
+                          "--set train.learning_rate=2e-5")
     node = raw
     for part in parts[:-1]:
         child = node.get(part)
@@ -207,7 +239,9 @@ def validate_recipe(raw: dict[str, Any], source: str, *, model: type[BaseModel] 
     except ValidationError as err:
         first = err.errors()[0]
         key = ".".join(str(p) for p in first["loc"])
-        raise RecipeError(source, key, first["msg"]) from None
+        # A validator's own message, without pydantic's "Value error, " prefix.
+        message = str(first["ctx"]["error"]) if first["type"] == "value_error" else first["msg"]
+        raise RecipeError(source, key, message) from None
     recipe._origin = source
     if isinstance(recipe, Recipe):
         if recipe.method not in METHODS:

@@ -7,6 +7,8 @@ and ``-v`` adds the traceback. Anything else is a bug and keeps its traceback.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import functools
 import logging
 import sys
@@ -150,6 +152,13 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             if verbose:
                 traceback.print_exc(file=sys.stderr)
             fail(str(err), err.exit_code)
+        except OSError as err:
+            # A full disk (or stdout sent to one, e.g. > /dev/full) is the user's to fix, not a
+            # bug; any other OSError keeps its traceback.
+            if err.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            _quiet_stdout()
+            fail(f"cannot write {err.filename or 'the output'}: {err.strerror}")
         except KeyboardInterrupt:
             typer.secho("interrupted: run the same command again to resume", err=True)
             raise typer.Exit(130) from None
@@ -157,16 +166,32 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     return command
 
 
+def _quiet_stdout() -> None:
+    """Drop what stdout still buffers, so the interpreter's flush at exit does not fail again."""
+    import os
+
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+
+
 class App(typer.Typer):
     """A ``typer.Typer`` whose commands all go through ``handle_errors``."""
 
     def __init__(self, **kwargs: Any) -> None:
+        from resistkit.cli.help import HelpGroup, paragraphs
+
+        kwargs["help"] = paragraphs(kwargs.get("help"))
+        kwargs.setdefault("cls", HelpGroup)
         kwargs.setdefault("no_args_is_help", True)
         kwargs.setdefault("pretty_exceptions_enable", False)
         kwargs.setdefault("add_completion", False)
         super().__init__(**kwargs)
 
     def command(self, *args: Any, **kwargs: Any) -> Callable[[Callable[..., Any]], Any]:
+        from resistkit.cli.help import HelpCommand
+
+        kwargs.setdefault("cls", HelpCommand)
         register = super().command(*args, **kwargs)
         return lambda fn: register(handle_errors(fn))
 

@@ -83,29 +83,33 @@ def list_(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
     verbose: VerboseOpt = False,
 ) -> None:
-    """Built-in datasets: name, formats, rows per split, file size and licence."""
+    """Built-in datasets: name, rows per split, size of the set's own rows, formats, licence."""
     from resistkit.data import list_builtin
     from resistkit.data.registry import BUILTIN_DIR
 
-    items = list_builtin()
+    items = list_builtin()  # item["bytes"]: the set's own rows as JSONL (the manifest's)
     for item in items:
-        item["bytes"] = sum((BUILTIN_DIR / f).stat().st_size for f in item["files"]
-                            if (BUILTIN_DIR / f).exists())
+        item["file_bytes"] = sum((BUILTIN_DIR / f).stat().st_size for f in item["files"]
+                                 if (BUILTIN_DIR / f).exists())
     if as_json:
         typer.echo(json.dumps(items, indent=2, sort_keys=True))
         return
+    from rich import box
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title="built-in datasets (use as builtin:NAME)")
-    for col in ("name", "formats", "train", "heldout", "size", "licence"):
-        table.add_column(col, justify="right" if col in ("train", "heldout", "size") else "left")
+    # Names and numbers never wrap; formats and licence share the last column, wrapped
+    # between words, so the table fits 80 columns without cutting a name.
+    table = Table(title="built-in datasets (use as builtin:NAME; size: the set's rows as "
+                  "JSONL)", box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("name", no_wrap=True)
+    for col in ("train", "heldout", "size"):
+        table.add_column(col, justify="right", no_wrap=True)
+    table.add_column("formats; licence", overflow="fold")
     for item in items:
-        table.add_row(
-            item["name"], ", ".join(item["formats"]) or "prompt only",
-            str(item["rows"]["train"]), str(item["rows"]["heldout"]),
-            _human(item["bytes"]), item["licence"],
-        )
+        formats = ", ".join(item["formats"]) or "prompt only"
+        table.add_row(item["name"], str(item["rows"]["train"]), str(item["rows"]["heldout"]),
+                      _human(item["bytes"]), f"{formats}; {item['licence']}")
     Console().print(table)
 
 
@@ -119,7 +123,7 @@ def _clip(value: Any, width: int) -> Any:
 def show(
     name: Annotated[str, typer.Argument(help="A built-in name (reviews/positive) or any spec "
                                         "(builtin:..., hf:..., json:..., csv:...).")],
-    n: Annotated[int, typer.Option("--n", "-n", help="How many records.")] = 3,
+    n: Annotated[int, typer.Option("--n", "-n", min=1, help="How many records.")] = 3,
     split: Annotated[str, typer.Option("--split", help="train or heldout.")] = "train",
     seed: Annotated[
         int | None, typer.Option("--seed", help="Show a seeded sample instead of the first rows.")
@@ -128,7 +132,8 @@ def show(
         str | None, typer.Option("--data-files", help="Local file for an hf: adapter.")
     ] = None,
     width: Annotated[
-        int, typer.Option("--width", help="Clip strings to this many chars (0: no clipping).")
+        int, typer.Option("--width", min=0,
+                          help="Clip strings to this many chars (0: no clipping).")
     ] = 300,
     verbose: VerboseOpt = False,
 ) -> None:

@@ -15,22 +15,19 @@ app = App(help="List the built-in models and download SmolLM2-135M for offline u
 @app.command("list")
 def list_(verbose: VerboseOpt = False) -> None:
     """The built-in model names, what each is, and whether it is ready on this machine."""
-    from rich.console import Console
-    from rich.markup import escape
-    from rich.table import Table
-
+    from resistkit.cli.listing import Entry, print_entries
     from resistkit.models import builtin
 
-    table = Table(title="built-in models (use as model.name_or_path or --model)")
-    for col in ("name", "what", "ready"):
-        table.add_column(col, overflow="fold", no_wrap=col == "name")
     root = builtin.cache_root()
+    entries = []
     for model in builtin.BUILTIN_MODELS:
         path = model.directory(root)
-        ready = f"[green]yes[/] ({escape(str(path))})" if builtin.is_complete(model, path) \
-            else f"[yellow]no[/]: {escape(model.how_to_get)}"
-        table.add_row(escape(model.name), escape(model.description), ready)
-    Console().print(table)
+        if builtin.is_complete(model, path):
+            entries.append(Entry(model.name, "ready", [model.description, f"in {path}"]))
+        else:
+            entries.append(Entry(model.name, f"not ready: {model.how_to_get}",
+                                 [model.description]))
+    print_entries("built-in models (use as model.name_or_path or --model):", entries)
 
 
 @app.command("download")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -17,23 +16,18 @@ def list_(
     names: Annotated[bool, typer.Option("--names", help="Only the names, one per line.")] = False,
     verbose: VerboseOpt = False,
 ) -> None:
-    """Every packaged recipe: name (for `resistkit run NAME`), setting, model, purpose."""
-    from rich.console import Console
-    from rich.markup import escape
-    from rich.table import Table
-
+    """Every packaged recipe: its name (for `resistkit run NAME`), setting, model and purpose."""
     from resistkit.catalog import list_recipes
+    from resistkit.cli.listing import Entry, print_entries
 
+    recipes = list_recipes()
     if names:
-        for info in list_recipes():
+        for info in recipes:
             typer.echo(info.name)
         return
-    table = Table(title="packaged recipes (resistkit run NAME, resistkit recipes copy NAME)")
-    for col in ("name", "setting", "model", "purpose"):
-        table.add_column(col, overflow="fold", no_wrap=col == "name")
-    for info in list_recipes():
-        table.add_row(*(escape(v) for v in (info.name, info.kind, info.model, info.purpose)))
-    Console().print(table)
+    print_entries("packaged recipes (resistkit run NAME; resistkit recipes copy NAME):",
+                  [Entry(info.name, f"{info.kind}, {info.model}", [info.purpose])
+                   for info in recipes])
 
 
 @app.command("show")
@@ -42,20 +36,28 @@ def show(
     verbose: VerboseOpt = False,
 ) -> None:
     """Print a recipe (its YAML, comments included)."""
-    from resistkit.catalog import find_recipe
+    from resistkit.catalog import find_recipe, read_recipe_text
 
     path = find_recipe(name)
+    text = read_recipe_text(path)
     typer.echo(f"# {path}")
-    typer.echo(path.read_text(encoding="utf-8"), nl=False)
+    typer.echo(text, nl=False)
 
 
 @app.command("copy")
 def copy(
     name: Annotated[str, typer.Argument(help="A packaged recipe name, e.g. quickstart.")],
-    directory: Annotated[Path, typer.Argument(help="Where to put the copy.")] = Path("."),
+    destination: Annotated[str, typer.Argument(
+        help="A new file ending in .yaml, or a directory to copy into: one that exists, or a "
+        "new one written with a trailing / (default: here).")] = ".",
     verbose: VerboseOpt = False,
 ) -> None:
-    """Copy a packaged recipe into DIRECTORY (default: here) to start one's own."""
+    """Copy a packaged recipe to DESTINATION to start one's own; never overwrites a file.
+
+    resistkit recipes copy quickstart my-run.yaml writes my-run.yaml; resistkit recipes copy
+    quickstart experiments/ writes experiments/quickstart.yaml. A name that is neither (an
+    existing file, or a new name without .yaml or a trailing /) is refused.
+    """
     from resistkit.catalog import copy_recipe
 
-    typer.echo(f"wrote {copy_recipe(name, directory)}")
+    typer.echo(f"wrote {copy_recipe(name, destination)}")

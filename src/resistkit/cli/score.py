@@ -99,11 +99,11 @@ def score(
     ] = False,
     max_length: Annotated[
         int | None,
-        typer.Option(help="Truncate inputs to this many tokens (default: the model's).",
+        typer.Option(min=1, help="Truncate inputs to this many tokens (default: the model's).",
                      rich_help_panel=_TEXT),
     ] = None,
     batch_size: Annotated[
-        int | None, typer.Option(help="Records per forward pass (default: per scorer).",
+        int | None, typer.Option(min=1, help="Records per forward pass (default: per scorer).",
                                  rich_help_panel=_RUN)
     ] = None,
     device: Annotated[str | None, typer.Option(help="auto, cpu, cuda, cuda:1, ...",
@@ -125,8 +125,8 @@ def score(
                                        rich_help_panel=_IN)] = "train",
     num_samples: Annotated[
         int | None,
-        typer.Option(help="Score only this many records (a JSONL file: its first lines).",
-                     rich_help_panel=_IN),
+        typer.Option(min=1, help="Score only this many records (a JSONL file: its first "
+                     "lines).", rich_help_panel=_IN),
     ] = None,
     seed: Annotated[int, typer.Option(help="Sampling seed, for dataset specs.",
                                       rich_help_panel=_IN)] = 42,
@@ -145,6 +145,10 @@ def score(
     from resistkit.scoring import render_table
     from resistkit.scoring.stage import run_score
 
+    if device is not None:  # a device this machine lacks is refused before any input is read
+        from resistkit.models.load import resolve_device
+
+        resolve_device(device, option="--device")
     given: dict[str, Any] = {
         "model": model,
         "ref_model": ref_model,

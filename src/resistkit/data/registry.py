@@ -222,8 +222,15 @@ def _dataset_stats(data_dir: Path | str) -> dict[str, Any]:
             "licence": info.licence,
             "description": info.description,
             "files": sorted({f"{p.file}.jsonl.gz" for p in info.parts}),
+            # The set's own size: its rows as JSONL (both splits). Sets cut from one file
+            # (reviews/positive, reviews/negative, reviews/all) share that file's size.
+            "bytes": sum(_jsonl_bytes(load_builtin(name, s, data_dir)) for s in SPLITS),
         }
     return stats
+
+
+def _jsonl_bytes(ds: Dataset) -> int:
+    return sum(len(json.dumps(row, ensure_ascii=False).encode("utf-8")) + 1 for row in ds)
 
 
 def list_builtin() -> list[dict[str, Any]]:
@@ -236,8 +243,8 @@ def list_builtin() -> list[dict[str, Any]]:
         stats = json.loads(manifest_path.read_text(encoding="utf-8")).get("datasets", {})
     else:
         stats = {}
-    if set(stats) != set(_BUILTINS):
-        stats = _dataset_stats(BUILTIN_DIR)
+    if set(stats) != set(_BUILTINS) or any("bytes" not in v for v in stats.values()):
+        stats = _dataset_stats(BUILTIN_DIR)  # a manifest from before a set or a field was added
     return [{"name": name, **stats[name]} for name in builtin_names()]
 
 

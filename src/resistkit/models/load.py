@@ -30,16 +30,30 @@ T = TypeVar("T")
 _CACHE: dict[tuple[Any, ...], Any] = {}
 
 
-def resolve_device(device: str | None = "auto") -> torch.device:
+def resolve_device(device: str | None = "auto", *, option: str = "device") -> torch.device:
+    """The torch device ``device`` names, refused here when this machine has no such device;
+    ``option`` is what the user typed it as (a recipe key, or ``--device``), for the message."""
     import torch
 
     if device in (None, "auto"):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
-        return torch.device(device)
+        dev = torch.device(device)
     except RuntimeError as err:
-        raise ModelError(f"unknown device {device!r} ({err}); use auto, cpu, cuda or "
+        raise ModelError(f"{option}={device}: unknown device ({err}); use auto, cpu, cuda or "
                          "cuda:N") from None
+    # Checked before any model loads: torch only fails when the first tensor moves there.
+    if dev.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            why = "no CUDA GPU is visible" if torch.version.cuda else \
+                "this torch was built without CUDA"
+            raise ModelError(f"{option}={device}: {why} on this machine; use {option}=cpu "
+                             f"(or {option}=auto: a GPU when there is one)")
+        if dev.index is not None and dev.index >= count:
+            raise ModelError(f"{option}={device}: this machine has {count} CUDA GPU(s), "
+                             f"cuda:0 to cuda:{count - 1}")
+    return dev
 
 
 def resolve_dtype(name: str, device: torch.device | None = None) -> torch.dtype:
