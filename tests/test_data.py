@@ -26,6 +26,8 @@ EXPECTED_COLUMNS = {
     "pretrain/no-reviews": {"text", "source"},
     "safety/safe": {"prompt", "completion"},
     "safety/harmful": {"prompt", "completion"},
+    "safety/safe-short": {"prompt", "completion"},
+    "safety/harmful-short": {"prompt", "completion"},
     "safety/preference": {"prompt", "chosen", "rejected"},
     "safety/prompts": {"prompt"},
 }
@@ -52,6 +54,16 @@ def test_builtin_loads_with_columns_and_formats(name: str) -> None:
         for fmt in info["formats"]:
             load_data(f"builtin:{name}", split=split, format=fmt, num_samples=1)
     assert info["licence"]
+
+
+def test_short_safety_views_keep_only_short_prompts() -> None:
+    for name in ("safe", "harmful"):
+        for split in ("train", "heldout"):
+            full = load_data(f"builtin:safety/{name}", split=split)
+            short = load_data(f"builtin:safety/{name}-short", split=split)
+            assert 0 < len(short) < len(full)
+            assert max(len(p) for p in short["prompt"]) <= 300
+            assert len(short) == sum(len(p) <= 300 for p in full["prompt"])
 
 
 def test_bare_builtin_name_works() -> None:

@@ -56,6 +56,19 @@ def _scores(plan: Plan, point: Point, metric: str) -> tuple[list[float], dict[st
     return values, by_id, nan
 
 
+def _unscored_reasons(plan: Plan, point: Point, metric: str) -> dict[str, int]:
+    """Why the metric's scorer left records of a point unscored, from its summary."""
+    from resistkit.files import read_json
+
+    path = plan.dir(point.stages[layout.SCORE]) / layout.SUMMARY
+    if not path.is_file():
+        return {}
+    summary = read_json(path)
+    owner = summary.get("columns", {}).get(metric, {}).get("scorer")
+    reasons = summary.get("scorers", {}).get(owner, {}).get("not_scored", {})
+    return {str(k): int(v) for k, v in reasons.items()}
+
+
 def collect_points(plan: Plan, metric: str) -> list[dict[str, Any]]:
     """One row per (model, q1, q2): records pooled over seeds, plus the spread of seed means.
 
@@ -66,6 +79,7 @@ def collect_points(plan: Plan, metric: str) -> list[dict[str, Any]]:
     pooled: dict[tuple, dict[int, list[float]]] = defaultdict(dict)
     compression: dict[tuple, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     nan_counts: dict[tuple, int] = defaultdict(int)
+    why: dict[tuple, dict[str, int]] = defaultdict(dict)
     by_id: dict[tuple, dict[tuple[int, str], float]] = defaultdict(dict)
     for point in plan.points:
         key, seed = _key(point), point.label["seed"]
@@ -77,10 +91,15 @@ def collect_points(plan: Plan, metric: str) -> list[dict[str, Any]]:
             continue
         values, ids, nan = _scores(plan, point, metric)
         nan_counts[key] += nan
+        for reason, n in _unscored_reasons(plan, point, metric).items():
+            why[key][reason] = why[key].get(reason, 0) + n
         by_id[key].update({(seed, i): v for i, v in ids.items()})
         pooled[key][seed] = values
     rows = [_row(key, pooled[key], nan_counts[key], by_id[key], compression.get(key, {}), metric)
             for key in sorted(pooled) if any(pooled[key].values())]
+    for r in rows:  # why the `nan` responses were not scored (empty answer, ...), by count
+        reasons = why.get((r["model"], r["q1"], r["q2"]), {})
+        r["nan_why"] = ", ".join(f"{k} {v}" for k, v in sorted(reasons.items())) or ""
     by_q1 = {(r["model"], r["q1"]): r["mean"] for r in rows if r["q2"] == 0}
     for r in rows:
         start = by_q1.get((r["model"], r["q1"]))

@@ -83,9 +83,16 @@ def rebound_section(exp: Any, plan: Any, metric: str, out: Path) -> tuple[list[s
              f"Metric: `{metric}` ({about}; q1 = -1 is the {base_label}).", ""]
     cols = ["model", "q1", "q2", "mean", "ci95_half", "change_from_q2_0", "n", "nan",
             "seeds", "seed_std"]
+    unscored = any(r.get("nan_why") for r in rows)
+    if unscored:
+        cols.insert(cols.index("nan") + 1, "nan_why")
     if not setting3:
         cols.remove("model")
     lines += [markdown_table(rows, cols), ""]
+    if unscored:
+        lines += ["`nan`: responses not scored, never counted as 0; `nan_why`: the scorer's "
+                  "reasons, by count (`empty`: the model answered nothing, `missing` / "
+                  "`not_text`: no response in the record).", ""]
     drops = rebound_summary(rows)
     if drops:
         lines += table_section(
