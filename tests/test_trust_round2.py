@@ -133,3 +133,22 @@ def test_kto_on_a_sentiment_set_reads_no_sentiment_label_as_desirability(repo: P
     recipe = load_recipe(repo / "recipes/tiny/kto.yaml", [
         f"output_dir={tmp_path}", f"data.dataset=json:{data}", "save_at_samples=[32]"])
     assert sorted(load_training_data(recipe)["label"]) == [False] * 32 + [True] * 32
+
+
+def test_the_cli_uses_no_more_threads_than_its_cores() -> None:
+    """Under `taskset -c 0` (one core allowed) torch gets one thread, not the machine's count."""
+    import shutil
+    import subprocess
+    import sys
+
+    if shutil.which("taskset") is None or not hasattr(os, "sched_getaffinity"):
+        pytest.skip("needs taskset and sched_getaffinity")
+    probe = ("import resistkit.cli, torch, os; "
+             "print(os.environ['OMP_NUM_THREADS'], torch.get_num_threads())")
+    env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
+    out = subprocess.run(["taskset", "-c", "0", sys.executable, "-c", probe], env=env,
+                         capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["1", "1"]
+    out = subprocess.run([sys.executable, "-c", probe], env={**env, "OMP_NUM_THREADS": "3"},
+                         capture_output=True, text=True, check=True).stdout.split()
+    assert out[0] == "3"  # a value the user set is kept

@@ -37,6 +37,9 @@ def device_info() -> dict[str, Any]:
         "cpu_count": os.cpu_count(),
         "cpu_bf16": cpu_bf16() or "none (AVX2 or older: bf16 is slow here)",
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "unset"),
+        "omp_num_threads": os.environ.get("OMP_NUM_THREADS", "unset"),
+        "cpu_affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+        else None,
     }
     if not torch.cuda.is_available():
         chosen = cpu_precision("auto")
