@@ -87,7 +87,8 @@ elif point == "report":  # after the report wrote some of its files
 
     def write_or_die(path: Any, lines: Any) -> None:
         write(path, lines)
-        if "/report/" in str(path):
+        # The report is built in report.tmp/ and swapped in whole; a kill lands mid-build.
+        if "/report.tmp/" in str(path) or "/report/" in str(path):
             reached()
 
     files.atomic_write_lines = write_or_die

@@ -127,7 +127,7 @@ def tiny_judge(cache: Path) -> tuple[Path, dict[str, Any]]:
         pytest.skip(f"{judge_tasks.BASE_PACKAGE} is not installed")
     target = SAFETY.directory(cache)
     info = build_judge(target, task=SAFETY, num_train=64, max_length=64, batch_size=16,
-                       lr=3e-4, num_eval=NUM_EVAL, eval_batch_size=16)
+                       lr=3e-4, epochs=1, num_eval=NUM_EVAL, eval_batch_size=16)
     return target, info
 
 

@@ -137,7 +137,11 @@ def writer_lock(directory: str | Path, what: str = "run directory") -> Iterator[
     """Hold ``directory``'s lock while the block runs (creating the directory if needed);
     re-entrant for this process and the processes it starts."""
     path = lock_path(directory)
-    if str(path) in _held():
+    # Held here or inherited from the process that started this one (a run's `accelerate
+    # launch` ranks): a lock on this directory or on one above it covers everything inside.
+    inside = path.parent.resolve()
+    if any(inside == Path(held).parent or Path(held).parent in inside.parents
+           for held in _held()):
         yield
         return
     directory = Path(directory)
