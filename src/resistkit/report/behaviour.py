@@ -201,7 +201,8 @@ def behaviour_section(exp: Any, plan: Plan, metric_rows: list[dict], metric: str
     if not breaks:
         return lines, rows
     seed_cols = sorted({c for r in breaks for c in r if "_seed_" in c})
-    fig = plots.plot_breaks(breaks, metric, out / "samples_to_break.png")
+    max_q2 = max(r["q2"] for r in metric_rows)
+    fig = plots.plot_breaks(breaks, metric, out / "samples_to_break.png", max_q2)
     lines += table_section(
         "### Samples to break",
         f"Per Q1, the inverse samples after which `{metric}` has fallen halfway back from its "

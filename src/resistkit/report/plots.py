@@ -151,19 +151,19 @@ def plot_kl(rows: list[dict], path: Path) -> Path:
     return _save(fig, path)
 
 
-def plot_breaks(breaks: list[dict], metric: str, path: Path) -> Path:
-    """Samples to break per Q1, one panel per measure: each seed a dot (a triangle at the
-    top when it never broke), the seeds' mean a bar."""
+def plot_breaks(breaks: list[dict], metric: str, path: Path, max_q2: int) -> Path:
+    """Samples to break per Q1, one panel per measure: each seed a dot, the seeds' mean a bar
+    when every seed broke; a seed that never broke is a triangle above the last Q2 (dashed),
+    and an undefined break (no aligned value to fall from) is written out."""
     plt = _pyplot()
     measures = [(f"{metric}_break_seed_", f"{metric}: halfway back to θ0"),
                 ("refusal_break_seed_", "refusal rate: below half")]
     fig, axes = plt.subplots(1, len(measures), figsize=(5.2 * len(measures), 3.8), squeeze=False)
     labels = [f"{r['model']}, Q1 = {r['q1']}" if len({b['model'] for b in breaks}) > 1
               else f"Q1 = {r['q1']}" for r in breaks]
+    top = max_q2 * 1.08
     for ax, (prefix, title) in zip(axes[0], measures, strict=True):
-        finite = [v for r in breaks for k, v in r.items() if k.startswith(prefix)
-                  and isinstance(v, float) and math.isfinite(v)]
-        top = max(finite, default=1.0) * 1.15 + 1
+        labelled = False
         for x, r in enumerate(breaks):
             values = [v for k, v in r.items() if k.startswith(prefix) and isinstance(v, float)
                       and not math.isnan(v)]
@@ -174,14 +174,18 @@ def plot_breaks(breaks: list[dict], metric: str, path: Path) -> Path:
             never = len(values) - len(reached)
             if never:
                 ax.scatter([x] * never, [top] * never, marker="^", color="tab:red", zorder=3,
-                           label="not by the last Q2" if x == 0 else None)
+                           label=None if labelled else f"not by Q2 = {max_q2}")
+                labelled = True
             if not values:
-                ax.text(x, 0, "undefined", ha="center", va="bottom", fontsize=8, rotation=90)
+                ax.text(x, max_q2 * 0.05, "undefined", ha="center", va="bottom", fontsize=8)
+        ax.axhline(max_q2, color="gray", linestyle="--", linewidth=0.8)
+        ax.set_ylim(0, max_q2 * 1.15)
+        ax.set_xlim(-0.6, len(breaks) - 0.4)
         ax.set_xticks(range(len(breaks)), labels, fontsize=8)
         ax.set_ylabel("inverse samples (Q2)")
         ax.set_title(title, fontsize=10)
         ax.grid(alpha=0.3, axis="y")
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=8)
+        if labelled:
+            ax.legend(fontsize=8, loc="lower right")
     fig.suptitle("Samples to break")
     return _save(fig, path)
