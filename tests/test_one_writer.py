@@ -165,3 +165,18 @@ def test_a_file_resistkit_wrote_is_told_apart_from_an_edit(tmp_path: Path) -> No
     with pytest.raises(RunError, match="never overwrites"):
         claim(tmp_path, "setting2", {layout.EXPERIMENT_FILE: "experiment: setting2\nseeds: [1]\n"},
               force=True)
+
+
+def test_ranks_of_a_distributed_launch_share_rank_zeros_lock(tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """`accelerate launch -m resistkit train`: rank 0 takes the lock, the other ranks write
+    under it instead of being refused by it."""
+    from resistkit.locks import lock_path, writer_lock
+
+    with writer_lock(tmp_path / "out", "training directory"):
+        assert lock_path(tmp_path / "out").exists()
+        monkeypatch.setenv("WORLD_SIZE", "2")
+        monkeypatch.setenv("RANK", "1")
+        monkeypatch.delenv("RESISTKIT_HELD_LOCKS", raising=False)
+        with writer_lock(tmp_path / "out", "training directory"):
+            pass  # not refused

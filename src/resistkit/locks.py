@@ -137,6 +137,11 @@ def writer_lock(directory: str | Path, what: str = "run directory") -> Iterator[
     """Hold ``directory``'s lock while the block runs (creating the directory if needed);
     re-entrant for this process and the processes it starts."""
     path = lock_path(directory)
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and int(os.environ.get("RANK", "0")) > 0:
+        # A rank of a distributed launch not started by resistkit (`accelerate launch -m
+        # resistkit train`): rank 0 holds the lock for all of them.
+        yield
+        return
     # Held here or inherited from the process that started this one (a run's `accelerate
     # launch` ranks): a lock on this directory or on one above it covers everything inside.
     inside = path.parent.resolve()
