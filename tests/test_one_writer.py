@@ -167,8 +167,8 @@ def test_a_file_resistkit_wrote_is_told_apart_from_an_edit(tmp_path: Path) -> No
               force=True)
 
 
-def test_ranks_of_a_distributed_launch_share_rank_zeros_lock(tmp_path: Path,
-                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_ranks_of_a_distributed_launch_share_rank_zeros_lock(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """`accelerate launch -m resistkit train`: rank 0 takes the lock, the other ranks write
     under it instead of being refused by it."""
     from resistkit.locks import lock_path, writer_lock
