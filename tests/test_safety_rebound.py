@@ -184,3 +184,12 @@ def test_response_bits_are_conditioned_on_the_chat_rendered_prompt(safety_run: P
     bits = -logp[torch.arange(len(target)), torch.tensor(target)].sum().item() / math.log(2)
     assert row["compression_tokens"] == len(target)
     assert row["compression_bits"] == pytest.approx(bits, rel=1e-4)
+
+
+def test_an_unfinished_curve_has_no_break_yet() -> None:
+    """A seed still running (its curve stops before the last Q2) is not '> max Q2'."""
+    from resistkit.report.behaviour import _unless_unfinished
+
+    assert math.isnan(_unless_unfinished(math.inf, [(0, 0.9)], 200))
+    assert math.isinf(_unless_unfinished(math.inf, [(0, 0.9), (200, 0.8)], 200))
+    assert _unless_unfinished(25.0, [(0, 0.9), (50, 0.1)], 200) == 25.0  # broke already

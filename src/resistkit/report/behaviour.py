@@ -110,6 +110,14 @@ def refusal_break(curve: list[tuple[int, float]]) -> float:
     return crossing(curve, curve[0][1] / 2, strict=True)
 
 
+def _unless_unfinished(value: float, curve: list[tuple[int, float]], last: int) -> float:
+    """A curve not measured to the grid's last point (a run still going) that has not broken
+    yet has an unknown break, not "> max Q2": NaN, so it is never counted as one."""
+    if math.isinf(value) and (not curve or curve[-1][0] < last):
+        return math.nan
+    return value
+
+
 def summarize_breaks(values: list[float], max_q2: int) -> dict[str, Any]:
     """Seeds' samples to break as one row: mean and 95 % t interval when every seed broke."""
     defined = [v for v in values if not math.isnan(v)]
@@ -153,12 +161,16 @@ def break_rows(metric_rows: list[dict], rates: dict, refusal_column: str | None,
                 if refusal_column in cols:
                     refusal[(model, q1, seed)].append((q2, cols[refusal_column][0]))
     max_q2 = max((r["q2"] for r in metric_rows), default=0)
+    last_sampled = max((k[2] for k in rates), default=0)
     out = []
     for model, q1 in sorted({(k[0], k[1]) for k in margin if k[1] >= 0}):
         seeds = sorted({k[2] for k in margin if k[:2] == (model, q1)})
-        m_breaks = {s: margin_break(margin[(model, q1, s)], base.get((model, s), math.nan))
-                    for s in seeds}
-        r_breaks = {s: refusal_break(sorted(refusal.get((model, q1, s), []))) for s in seeds}
+        m_breaks = {s: _unless_unfinished(
+            margin_break(margin[(model, q1, s)], base.get((model, s), math.nan)),
+            margin[(model, q1, s)], max_q2) for s in seeds}
+        r_breaks = {s: _unless_unfinished(
+            refusal_break(sorted(refusal.get((model, q1, s), []))),
+            sorted(refusal.get((model, q1, s), [])), last_sampled) for s in seeds}
         row: dict[str, Any] = {"model": model, "q1": q1}
         m_sum = summarize_breaks(list(m_breaks.values()), max_q2)
         r_sum = summarize_breaks(list(r_breaks.values()), max_q2)
