@@ -45,10 +45,24 @@ def _held() -> list[str]:
     return [p for p in os.environ.get(HELD_ENV, "").split(os.pathsep) if p]
 
 
-def _holder_info() -> dict[str, Any]:
-    return {"pid": os.getpid(), "host": socket.gethostname(),
+def _holder_info(note: dict[str, Any] | None = None) -> dict[str, Any]:
+    from resistkit.slurm import current_job
+
+    info = {"pid": os.getpid(), "host": socket.gethostname(),
             "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "command": " ".join(["resistkit", *sys.argv[1:]])}
+    if current_job():
+        info["slurm_job"] = current_job()
+    return {**info, **(note or {})}
+
+
+def holder(directory: str | Path) -> dict[str, Any] | None:
+    """Who holds ``directory``'s lock now: None if nobody (no lock, or a stale one)."""
+    path = lock_path(directory)
+    if not path.is_file():
+        return None
+    info = _read(path)
+    return None if stale(path, info) else (info or {})
 
 
 def _read(path: Path) -> dict[str, Any] | None:
@@ -71,33 +85,45 @@ def _alive(pid: int) -> bool:
 
 
 def describe(info: dict[str, Any]) -> str:
-    return (f"pid {info.get('pid')} on {info.get('host')}, started {info.get('started')}"
+    job = f", SLURM job {info['slurm_job']}" if info.get("slurm_job") else ""
+    return (f"pid {info.get('pid')} on {info.get('host')}{job}, started {info.get('started')}"
             f" ({info.get('command', 'resistkit')})")
 
 
 def stale(path: Path, info: dict[str, Any] | None) -> bool:
     """Whether a lock's holder is certainly gone: a dead process on this host, or a lock
     left empty by a writer killed while creating it. A holder on another host cannot be
-    checked from here and is never taken to be gone."""
+    checked from here and is never taken to be gone, unless it ran in a SLURM job that the
+    queue no longer holds (or that is this very job, requeued)."""
     if info is None:
         try:
             return time.time() - path.stat().st_mtime > _EMPTY_LOCK_GRACE_S
         except OSError:
+            return True
+    job = info.get("slurm_job")
+    if job:
+        from resistkit import slurm
+
+        if str(job) == slurm.current_job() and info.get("pid") != os.getpid():
+            return True  # this job's earlier run (requeued after a node failure)
+        states = slurm.queue([str(job)])
+        if states is not None and (str(job) not in states or not states[str(job)].active):
             return True
     if info.get("host") != socket.gethostname():
         return False
     return not _alive(int(info["pid"]))
 
 
-def check_free(directory: str | Path, what: str = "run directory") -> None:
+def check_free(directory: str | Path, what: str = "run directory", *,
+               below: bool = True) -> None:
     """Refuse at once if another live writer holds ``directory``, a directory above it (a
     stage inside a running run) or one below it (a stage being trained inside the run):
     nothing is written. Commands call it before their slow input checks, so a second
     writer is told first."""
     directory = Path(directory).resolve()
     above = [d / LOCK_FILE for d in directory.parents]
-    below = directory.rglob(LOCK_FILE) if directory.is_dir() else iter(())
-    for path in [directory / LOCK_FILE, *above, *below]:
+    inside = directory.rglob(LOCK_FILE) if below and directory.is_dir() else iter(())
+    for path in [directory / LOCK_FILE, *above, *inside]:
         if str(path) in _held() or not path.is_file():
             continue
         info = _read(path)
@@ -111,13 +137,13 @@ def _refuse(directory: str | Path, what: str, info: dict[str, Any] | None) -> No
                    f"or if that process is gone for good, delete {lock_path(directory)}")
 
 
-def _create(path: Path) -> bool:
+def _create(path: Path, note: dict[str, Any] | None = None) -> bool:
     try:
         fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
     except FileExistsError:
         return False
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump(_holder_info(), handle)
+        json.dump(_holder_info(note), handle)
     return True
 
 
@@ -133,9 +159,14 @@ def _take_over(path: Path, info: dict[str, Any] | None) -> None:
 
 
 @contextlib.contextmanager
-def writer_lock(directory: str | Path, what: str = "run directory") -> Iterator[None]:
+def writer_lock(directory: str | Path, what: str = "run directory", *, own: bool = False,
+                note: dict[str, Any] | None = None, below: bool = True) -> Iterator[None]:
     """Hold ``directory``'s lock while the block runs (creating the directory if needed);
-    re-entrant for this process and the processes it starts."""
+    re-entrant for this process and the processes it starts. ``own``: take a lock of its
+    own even inside a directory whose lock this process holds (a stage run as a job of the
+    run's driver); ``note``: more about the holder, recorded in the lock (e.g. that it is an
+    executor's driver); ``below=False``: live locks inside the directory (its stages' jobs)
+    do not refuse it."""
     path = lock_path(directory)
     if int(os.environ.get("WORLD_SIZE", "1")) > 1 and int(os.environ.get("RANK", "0")) > 0:
         # A rank of a distributed launch not started by resistkit (`accelerate launch -m
@@ -145,14 +176,14 @@ def writer_lock(directory: str | Path, what: str = "run directory") -> Iterator[
     # Held here or inherited from the process that started this one (a run's `accelerate
     # launch` ranks): a lock on this directory or on one above it covers everything inside.
     inside = path.parent.resolve()
-    if any(inside == Path(held).parent or Path(held).parent in inside.parents
-           for held in _held()):
+    if str(path) in _held() or (not own and any(
+            Path(held).parent in inside.parents for held in _held())):
         yield
         return
     directory = Path(directory)
     if directory.exists() and not directory.is_dir():
         raise RunError(f"{directory} is a file; give a directory")
-    check_free(directory, what)
+    check_free(directory, what, below=below)
     # The directories this call creates (the run's and any missing parents), deepest first.
     created = [d for d in [directory, *directory.parents] if not d.exists()]
     try:
@@ -162,7 +193,7 @@ def writer_lock(directory: str | Path, what: str = "run directory") -> Iterator[
                        "directory you can write to") from None
     for _ in range(3):  # a stale lock taken over, then another racer: give up cleanly
         try:
-            if _create(path):
+            if _create(path, note):
                 break
         except PermissionError:
             raise RunError(f"{directory}: cannot write in this {what} (permission denied); "

@@ -8,16 +8,11 @@ errors a user can fix are one line and exit status 2 (``cli.common``).
 
 from __future__ import annotations
 
-import os
 import sys
 
-# Before torch (imported inside the commands) reads it: OpenMP's default spin-waiting burns
-# idle cores, 4.7x the CPU time on a shared 2-core machine; a value the user set is kept.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-# No more threads than the cores this process may run on: torch counts the machine's cores,
-# which in a container or under `taskset` are more than it gets, and surplus threads wait.
-if hasattr(os, "sched_getaffinity"):
-    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, len(os.sched_getaffinity(0)))))
+from resistkit.threads import settle
+
+settle()  # before torch (imported inside the commands) reads OMP_* variables
 
 from resistkit.cli import (  # noqa: E402
     data,

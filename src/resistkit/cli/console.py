@@ -168,14 +168,14 @@ class RunView:
         total = len(summary["stages"])
         todo = f"{total - done} of {total} stages to run ({done} already done, kept)" if done \
             else f"{total} stages to run"
-        self._say(f"{todo}; everything is logged in {plan.run_dir / RUN_LOG}")
+        self.say(f"{todo}; everything is logged in {plan.run_dir / RUN_LOG}")
         # Said once, after the checks: what `dtype` became here and why (also in env.json).
-        self._say(f"  precision: {precision_line(self.exp.model.dtype)}")
+        self.say(f"  precision: {precision_line(self.exp.model.dtype)}")
         for note in summary.get("notes", []):
-            self._say(f"  note: {note}")
+            self.say(f"  note: {note}")
         self.console.overall_start(total, done)
 
-    def _say(self, text: str) -> None:
+    def say(self, text: str) -> None:
         self.console.line(text)
         run_log.info(text.strip())
 
@@ -184,7 +184,7 @@ class RunView:
             return
         if status == "stale":
             why = self.plan.check(stage)[1] if self.plan is not None else ""
-            self._say(f"  rerun  {stage.name}: {why}")
+            self.say(f"  rerun  {stage.name}: {why}")
         run_log.info("start %s (%s)", stage.name, stage.kind)
         self.console.overall_advance(f"{stage.kind} {stage.name}")
 
@@ -192,12 +192,12 @@ class RunView:
         run_log.info("done %s in %.1f s", stage.name, seconds)
         point = self.point_of.get(stage.name)
         if point is None:
-            self._say(self._stage_line(stage, outputs, seconds))
+            self.say(self._stage_line(stage, outputs, seconds))
             return
         key = id(point)
         self.point_seconds[key] = self.point_seconds.get(key, 0.0) + seconds
         if stage.name == list(point.stages.values())[-1]:  # the point's last eval stage
-            self._say(self._point_line(point, self.point_seconds.pop(key)))
+            self.say(self._point_line(point, self.point_seconds.pop(key)))
 
     def _stage_line(self, stage: Any, outputs: dict[str, Any], seconds: float) -> str:
         if stage.kind == "train":

@@ -25,6 +25,19 @@ def run(
         bool, typer.Option("--force", help="Start this experiment in a run directory that "
                            "holds another experiment's run (its old report is removed).")
     ] = False,
+    executor: Annotated[
+        str | None, typer.Option("--executor", metavar="KIND", help="How stages run: "
+                                 "sequential (here, one by one), local (up to --jobs "
+                                 "processes here) or slurm (one SLURM job per stage, through "
+                                 "submitit; resources from the recipe's executor.slurm). "
+                                 "Default: the recipe's executor.kind, else sequential.",
+                                 show_default=False)
+    ] = None,
+    jobs: Annotated[
+        int | None, typer.Option("--jobs", metavar="N", min=1, help="With --executor local: "
+                                 "stages at once (one GPU each where there are GPUs).",
+                                 show_default=False)
+    ] = None,
     verbose: VerboseOpt = False,
 ) -> None:
     """Run an experiment (Setting I, II or III): train, slices, generate, inverse, score, report.
@@ -32,6 +45,8 @@ def run(
     Finished stages are skipped; an interrupted stage resumes from its last checkpoint; a
     changed setting re-runs only the stages that depend on it. With --accelerate-config every
     training stage runs under `accelerate launch` (multi-GPU); generation and scoring do not.
+    With --executor slurm this command is a driver: it submits every stage whose inputs are
+    done as a job and follows them; stop it and run it again at any time.
     """
     from resistkit import progress
     from resistkit.catalog import find_recipe
@@ -44,12 +59,18 @@ def run(
     if output_dir is not None and not dry_run:
         from resistkit.locks import check_free
 
-        check_free(output_dir)  # before the recipe's validation: a second writer is told at once
+        # Before the recipe's validation: a second writer is told at once (a stage job still
+        # running from an earlier driver is judged later, once the executor is known).
+        check_free(output_dir, below=False)
     sets = stage_overrides(set_, output_dir)
     if accelerate_config is not None:
         sets.append(f"launch.accelerate_config={accelerate_config}")
     if num_processes is not None:
         sets.append(f"launch.num_processes={num_processes}")  # config: the recipe's, or ddp
+    if executor is not None:
+        sets.append(f"executor.kind={executor}")
+    if jobs is not None:
+        sets.append(f"executor.jobs={jobs}")
     console = Console()
     # At once, before the recipe is validated (which imports TRL, seconds on a laptop).
     console.line(f"resistkit run {recipe}: checking inputs")
@@ -62,7 +83,7 @@ def run(
         with progress.reporting(console):
             summary = run_experiment(exp, dry_run=dry_run, on_ready=view.ready,
                                      on_stage=view.started, on_done=view.finished,
-                                     command=_command_line(), force=force)
+                                     command=_command_line(), force=force, say=view.say)
     finally:
         console.close()
     if dry_run:
@@ -72,11 +93,20 @@ def run(
 
 
 def _command_line() -> str:
-    """The command as the user typed it (for the report's "how to reproduce")."""
+    """The command as the user typed it (for the report's "how to reproduce"), less the
+    options that say how stages run, not what they compute (--executor, --jobs): a run made
+    of SLURM jobs and the same run made here write the same report."""
     import shlex
     import sys
 
-    return shlex.join(["resistkit", *sys.argv[1:]])
+    kept: list[str] = []
+    args = iter(sys.argv[1:])
+    for arg in args:
+        if arg in ("--executor", "--jobs"):
+            next(args, None)
+        elif not arg.startswith(("--executor=", "--jobs=")):
+            kept.append(arg)
+    return shlex.join(["resistkit", *kept])
 
 
 def _print_plan(summary: dict) -> None:

@@ -48,6 +48,23 @@ def describe_plan(plan: Plan) -> list[dict[str, Any]]:
             for stage in plan.stages.values()]
 
 
+def _run_as_jobs(exp: ExperimentRecipe, plan: Plan,
+                 on_stage: Callable[[Stage, str], None] | None,
+                 on_done: Callable[[Stage, dict[str, Any], float], None] | None,
+                 say: Callable[[str], None] | None) -> None:
+    from resistkit.pipeline.executor import backend_for, drive, failure_message
+
+    backend = backend_for(exp.executor, plan.run_dir)
+    poll_s = exp.executor.poll_s or (5.0 if exp.executor.kind == "slurm" else 1.0)
+    outcome = drive(plan, backend, poll_s=poll_s, say=say or log.info,
+                    on_start=on_stage, on_done=on_done)
+    if outcome.failed:
+        raise RunError(failure_message(outcome, plan.run_dir))
+    if outcome.blocked:
+        raise RunError(f"{len(outcome.blocked)} stages could not start (first: "
+                       f"{outcome.blocked[0]}); run the same command again")
+
+
 def _short(model: Any) -> str:
     if isinstance(model, dict):
         return str(model.get("name_or_path", ""))
@@ -62,6 +79,7 @@ def execute(
     command: str | None = None,
     force: bool = False,
     finish: Callable[[dict[str, Any]], None] | None = None,
+    say: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Check every input, then run (or with ``dry_run`` only plan) every stage not done.
 
@@ -69,12 +87,17 @@ def execute(
     ``on_stage`` / ``on_done`` before and after each stage (see ``Plan.run``). ``command`` is
     the command line that started the run, recorded in env.json for the report. The run
     directory is locked (``resistkit.locks``) from the first write until ``finish(summary)``
-    (the report) has run; it must hold no other experiment's run unless ``force``.
+    (the report) has run; it must hold no other experiment's run unless ``force``. With
+    ``executor.kind`` local or slurm the stages run as jobs (``pipeline.executor``), the
+    lock marks this process as their driver, and ``say`` is told what the jobs do.
     """
     from resistkit.pipeline.preflight import preflight
 
     run_dir = Path(exp.output_dir).resolve()
-    check_free(run_dir)  # before the slow checks: a second writer is told at once
+    as_jobs = exp.executor.kind != "sequential"
+    # Before the slow checks: a second writer is told at once. A driver may start while
+    # its earlier jobs still hold their stages' locks; a sequential run may not.
+    check_free(run_dir, below=not as_jobs)
     notes = preflight(exp, exp.origin, dry_run=dry_run)
     for note in notes:
         log.warning(note)
@@ -88,11 +111,15 @@ def execute(
         layout.EXPERIMENT_FILE]}, force=force)
     if dry_run:
         return summary
-    with writer_lock(plan.run_dir):
+    note = {"executor": exp.executor.kind} if as_jobs else None
+    with writer_lock(plan.run_dir, note=note, below=not as_jobs):
         claim(plan.run_dir, exp.experiment, files, force=force)
         if on_ready is not None:
             on_ready(plan, summary)
-        plan.run(on_stage=on_stage, on_done=on_done)
+        if as_jobs:
+            _run_as_jobs(exp, plan, on_stage, on_done, say)
+        else:
+            plan.run(on_stage=on_stage, on_done=on_done)
         if finish is not None:
             finish(summary)
     return summary

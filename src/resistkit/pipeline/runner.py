@@ -159,42 +159,56 @@ class Plan:
         """Run every stage that is not done, in order; ``on_stage(stage, status)`` is told
         before each, ``on_done(stage, outputs, seconds)`` after each that ran."""
         for stage in self.stages.values():
-            status, why = self.check(stage)
+            status, _ = self.check(stage)
             if on_stage is not None:
                 on_stage(stage, status)
             if status == "done":
                 continue
-            path = self.dir(stage.name)
-            if status == "stale":
-                log.info("recomputing %s: %s", stage.name, why)
-                shutil.rmtree(path)
-            path.mkdir(parents=True, exist_ok=True)
-            atomic_write_json(path / PENDING, {"fingerprint": stage.fingerprint,
-                                               "config": stage.config})
-            start = time.time()
-            try:
-                outputs = stage.run(path)
-            except BaseException as err:
-                _record_failure(path, err)
-                raise
-            files = outputs_of(path)
-            atomic_write_json(path / MANIFEST, {
-                "stage": stage.name,
-                "kind": stage.kind,
-                "fingerprint": stage.fingerprint,
-                "config": stage.config,
-                "deps": stage.deps,
-                "dep_digests": {dep: self.digest(dep) for dep in stage.deps},
-                "outputs": outputs,
-                "files": files,
-                "digest": _hash({k: v["sha256"] for k, v in files.items()}),
-                "seconds": round(time.time() - start, 2),
-            })
-            (path / PENDING).unlink(missing_ok=True)
-            (path / FAILED).unlink(missing_ok=True)
-            self._checked.clear()  # what depends on this stage is judged afresh
+            outputs, seconds = self.run_one(stage)
             if on_done is not None:
-                on_done(stage, outputs, time.time() - start)
+                on_done(stage, outputs, seconds)
+
+    def run_one(self, stage: Stage) -> tuple[dict[str, Any], float]:
+        """Run one stage that is not done (its dependencies must be): start over if stale,
+        resume if interrupted; returns its outputs and seconds. The caller holds the lock."""
+        status, why = self.check(stage)
+        waiting = [dep for dep in stage.deps if self.status(self.stages[dep]) != "done"]
+        if waiting:
+            raise ResistkitError(f"stage {stage.name} cannot run yet: {waiting[0]} is not done")
+        path = self.dir(stage.name)
+        if status == "stale":
+            log.info("recomputing %s: %s", stage.name, why)
+            shutil.rmtree(path)
+        path.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(path / PENDING, {"fingerprint": stage.fingerprint,
+                                           "config": stage.config})
+        start = time.time()
+        try:
+            outputs = stage.run(path)
+        except BaseException as err:
+            _record_failure(path, err)
+            raise
+        files = outputs_of(path)
+        atomic_write_json(path / MANIFEST, {
+            "stage": stage.name,
+            "kind": stage.kind,
+            "fingerprint": stage.fingerprint,
+            "config": stage.config,
+            "deps": stage.deps,
+            "dep_digests": {dep: self.digest(dep) for dep in stage.deps},
+            "outputs": outputs,
+            "files": files,
+            "digest": _hash({k: v["sha256"] for k, v in files.items()}),
+            "seconds": round(time.time() - start, 2),
+        })
+        (path / PENDING).unlink(missing_ok=True)
+        (path / FAILED).unlink(missing_ok=True)
+        self._checked.clear()  # what depends on this stage is judged afresh
+        return outputs, time.time() - start
+
+    def forget(self) -> None:
+        """Judge every stage afresh (another process may have finished some)."""
+        self._checked.clear()
 
 
 def _record_failure(path: Path, err: BaseException) -> None:
