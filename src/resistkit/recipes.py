@@ -288,9 +288,12 @@ def nearest(key: str, options: typing.Iterable[str]) -> str | None:
 
 
 def _model_type(annotation: Any) -> type[BaseModel] | None:
-    """The pydantic model inside an annotation such as ``DataSpec | None``."""
+    """The pydantic model inside an annotation such as ``DataSpec | None`` (not the value
+    type of a mapping: see ``_mapped_type``)."""
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return annotation
+    if typing.get_origin(annotation) is dict:
+        return None
     for arg in typing.get_args(annotation):
         found = _model_type(arg)
         if found is not None:
@@ -307,9 +310,21 @@ def _check_unknown_keys(
         path = f"{prefix}{key}"
         if key not in fields:
             raise RecipeError(source, path, "unknown key", nearest(str(key), fields))
-        sub = _model_type(fields[key].annotation)
+        annotation = fields[key].annotation
+        sub = _model_type(annotation)
         if sub is not None and isinstance(value, Mapping):
             _check_unknown_keys(value, sub, source, prefix=f"{path}.")
+        elif typing.get_origin(annotation) is dict and isinstance(value, Mapping):
+            key_type, value_type = typing.get_args(annotation)
+            allowed = typing.get_args(key_type) if typing.get_origin(key_type) is \
+                typing.Literal else None
+            for name, item in value.items():
+                if allowed is not None and name not in allowed:
+                    raise RecipeError(source, f"{path}.{name}", "unknown key (one of "
+                                      f"{', '.join(allowed)})", nearest(str(name), allowed))
+                inner = _model_type(value_type)
+                if inner is not None and isinstance(item, Mapping):
+                    _check_unknown_keys(item, inner, source, prefix=f"{path}.{name}.")
 
 
 # --------------------------------------------------------------------------------------------

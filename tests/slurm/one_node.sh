@@ -65,6 +65,10 @@ CONF
 stop() {
   pkill -x slurmd || true
   pkill -x slurmctld || true
+  for _ in $(seq 50); do  # a daemon still exiting would be taken for a running one by start
+    pgrep -x 'slurmd|slurmctld' >/dev/null || return 0
+    sleep 0.2
+  done
 }
 
 case "$action" in

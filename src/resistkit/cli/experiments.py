@@ -94,7 +94,8 @@ def run(
 
 def _command_line() -> str:
     """The command as the user typed it (for the report's "how to reproduce"), less the
-    options that say how stages run, not what they compute (--executor, --jobs): a run made
+    options that say how stages run, not what they compute (--executor, --jobs, --set
+    executor.*): a run made
     of SLURM jobs and the same run made here write the same report."""
     import shlex
     import sys
@@ -104,7 +105,11 @@ def _command_line() -> str:
     for arg in args:
         if arg in ("--executor", "--jobs"):
             next(args, None)
-        elif not arg.startswith(("--executor=", "--jobs=")):
+        elif arg == "--set":
+            value = next(args, "")
+            if not value.startswith("executor."):
+                kept += [arg, value]
+        elif not arg.startswith(("--executor=", "--jobs=", "--set=executor.")):
             kept.append(arg)
     return shlex.join(["resistkit", *kept])
 
@@ -167,7 +172,8 @@ def status(
         typer.echo(json.dumps(describe(state), indent=2))
         return
     console = Console()
-    colours = {"done": "green", "stale": "yellow", "partial": "yellow", "failed": "red"}
+    colours = {"done": "green", "stale": "yellow", "partial": "yellow", "failed": "red",
+               "running": "magenta", "queued": "blue"}
     table = Table(title=f"{run_dir}: " + ", ".join(f"{n} {k}" for k, n in
                                                     sorted(state.counts().items())))
     for col in ("stage", "kind", "state", "why / seconds"):

@@ -148,7 +148,8 @@ class SlurmBackend:
         return None  # SLURM jobs are judged from the queue, whoever started them
 
 
-def job_views(records: dict[str, dict[str, Any]], backend: Backend) -> dict[str, JobView]:
+def job_views(records: dict[str, dict[str, Any]],
+              backend: Backend | None = None) -> dict[str, JobView]:
     """Where each stage's recorded job stands, whichever executor started it: a SLURM job
     from the queue, a local job from this host's processes. A local job on another host
     cannot be seen and counts as gone (the stage's lock still keeps a second writer out)."""
@@ -166,7 +167,7 @@ def job_views(records: dict[str, dict[str, Any]], backend: Backend) -> dict[str,
                        "the jobs already started go on, run the driver again later")
     out: dict[str, JobView] = {}
     for name, record in records.items():
-        own = backend.view(name, record)
+        own = backend.view(name, record) if backend is not None else None
         if own is not None:
             out[name] = own
         elif record.get("executor") == "slurm":

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,14 @@ def write_record(run_dir: Path, stage: str, record: dict[str, Any]) -> None:
     atomic_write_json(path / JOB_FILE, record)
 
 
+class JobCancelled(KeyboardInterrupt):
+    """The job was cancelled (SIGTERM): an interruption, not a failure of the stage."""
+
+
+def _cancelled(signum: int, frame: Any) -> None:
+    raise JobCancelled(f"signal {signum}: the job was cancelled")
+
+
 def run_stage(run_dir: str, stage_name: str) -> str:
     """Run one stage of the run in ``run_dir`` (the body of every job): refuse if the run
     is held by a writer other than an executor's driver, take the stage's lock, and run the
@@ -57,6 +66,10 @@ def run_stage(run_dir: str, stage_name: str) -> str:
     from resistkit.threads import settle
 
     settle()
+    # `scancel` sends SIGTERM, then SIGKILL after the cluster's KillWait; submitit ignores
+    # SIGTERM (it is meant for preemption), so without this the stage writes on for that
+    # while. Stop at once instead: the stage stays interrupted and resumes, as after a kill.
+    signal.signal(signal.SIGTERM, _cancelled)
     from resistkit.errors import RunError
     from resistkit.locks import HELD_ENV, describe, holder, lock_path, writer_lock
     from resistkit.pipeline import open_run

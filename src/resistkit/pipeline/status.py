@@ -20,9 +20,10 @@ RESUMES = {"train": "interrupted; resumes from its last checkpoint",
 class StageState:
     name: str
     kind: str
-    state: str  # done | stale | partial | pending | failed
+    state: str  # done | stale | partial | pending | failed | queued | running
     why: str = ""
     seconds: float | None = None
+    job: dict[str, Any] | None = None  # the stage's last job (executor, job_id, log), if any
 
 
 @dataclass
@@ -68,6 +69,7 @@ def run_status(run_dir: str | Path) -> RunStatus:
             why = RESUMES.get(stage.kind,
                               "interrupted; starts over (this stage kind does not resume mid-way)")
         stages.append(StageState(stage.name, stage.kind, state, why, seconds))
+    _add_jobs(run_dir, stages)
     left: dict[str, int] = defaultdict(int)
     for s in stages:
         if s.state != "done":
@@ -89,6 +91,41 @@ def run_status(run_dir: str | Path) -> RunStatus:
         left["report"] += 1
     return RunStatus(run_dir, stages, {k: sum(v) for k, v in spent.items()}, dict(left),
                      estimate)
+
+
+def _add_jobs(run_dir: Path, stages: list[StageState]) -> None:
+    """A stage not done whose job (``--executor local/slurm``) is still in the queue is
+    queued or running (job id, node); one whose job left the queue without finishing it is
+    failed, with the job's log."""
+    from resistkit.pipeline.executor import job_views
+    from resistkit.pipeline.jobs import read_record
+
+    records = {s.name: r for s in stages if s.state != "done"
+               and (r := read_record(run_dir, s.name)) is not None}
+    if not records:
+        return
+    try:
+        views = job_views(records)
+    except ResistkitError as err:  # squeue not answering: say so, judge from files alone
+        for s in stages:
+            if s.name in records:
+                s.job, s.why = records[s.name], f"{s.why}; {err}".lstrip("; ")
+        return
+    for s in stages:
+        record = records.get(s.name)
+        if record is None:
+            continue
+        s.job = record
+        view = views[s.name]
+        job = f"{record.get('executor')} job {record.get('job_id')}"
+        if view.state == "active":
+            s.state = "running" if s.state == "partial" or "RUNNING" in view.detail \
+                else "queued"
+            s.why = f"{job} {view.detail}".rstrip()
+        elif s.state in ("partial", "pending", "failed"):
+            s.state = "failed"
+            s.why = f"{job} ended without finishing it ({s.why or 'never started'}); " \
+                f"log: {record.get('log')}"
 
 
 def _seconds(manifest: Path) -> float | None:
