@@ -257,9 +257,15 @@ def _load_file(kind: str, path_str: str, split: str, spec: str) -> Dataset:
     path = Path(path_str).expanduser()
     if not path.is_file():
         raise DataSpecError(f"dataset {spec!r}: file {str(path)!r} does not exist")
+    if path.stat().st_size == 0 or not path.read_bytes()[:4096].strip():
+        raise DataSpecError(f"dataset {spec!r}: {path} is empty; give a {kind} file with one "
+                            "record per row")
     try:
         ds = load_dataset(kind, data_files=str(path), split="train")
     except Exception as err:  # datasets raises many types for malformed files
+        if "corresponds to no data" in str(err):  # datasets' words for a file of no rows
+            raise DataSpecError(f"dataset {spec!r}: {path} holds no records; give a {kind} "
+                                "file with one record per row") from err
         raise DataSpecError(f"dataset {spec!r}: could not read {path} as {kind}: {err}") from err
     if "split" in ds.column_names:
         values = sorted({str(v) for v in ds["split"]})

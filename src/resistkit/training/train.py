@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from resistkit.errors import RecipeError, RunError
 from resistkit.files import atomic_write_json, atomic_write_text, read_jsonl
 from resistkit.models import is_tiny, spec_model, spec_tokenizer
-from resistkit.recipes import Recipe, dump_recipe
+from resistkit.recipes import Recipe, dump_recipe, nearest
 from resistkit.runinfo import environment
 from resistkit.training import common
 from resistkit.training.callbacks import jsonl_log_callback, slice_callback
@@ -149,6 +149,7 @@ def _trainer(recipe: Recipe, model: Any, config: Any, dataset: Any, tokenizer: A
     if recipe.lora is not None:
         from peft import LoraConfig
 
+        _check_lora_targets(recipe, model)
         peft_config = LoraConfig(task_type="CAUSAL_LM", **recipe.lora.model_dump())
     trainer = method.trainer_class()(
         model=model, args=config, train_dataset=dataset, processing_class=tokenizer,
@@ -157,6 +158,24 @@ def _trainer(recipe: Recipe, model: Any, config: Any, dataset: Any, tokenizer: A
     )
     common.quiet_printer(trainer)
     return trainer
+
+
+def _check_lora_targets(recipe: Recipe, model: Any) -> None:
+    """Every named LoRA target matches a module of the model (PEFT matches a name or a
+    name's last parts), else one line naming the key and the model's linear layers."""
+    import torch
+
+    targets = recipe.lora.target_modules if recipe.lora is not None else "all-linear"
+    if isinstance(targets, str):
+        return  # "all-linear" or a regular expression: PEFT's own rules
+    names = [n for n, _ in model.named_modules() if n]
+    missing = [t for t in targets if not any(n == t or n.endswith(f".{t}") for n in names)]
+    if missing:
+        linear = sorted({n.rsplit(".", 1)[-1] for n, m in model.named_modules()
+                         if isinstance(m, torch.nn.Linear)})
+        raise RecipeError(recipe.origin, "lora.target_modules", f"{missing[0]!r} matches no "
+                          f"module of this model; its linear layers: {', '.join(linear)}",
+                          nearest(missing[0], linear))
 
 
 def train(recipe: Recipe, *, resume: bool = True, progress: bool = True, force: bool = False,
