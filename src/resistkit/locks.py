@@ -104,10 +104,15 @@ def stale(path: Path, info: dict[str, Any] | None) -> bool:
     if job:
         from resistkit import slurm
 
-        if str(job) == slurm.current_job() and info.get("pid") != os.getpid():
-            return True  # this job's earlier run (requeued after a node failure)
-        states = slurm.queue([str(job)])
-        if states is not None and (str(job) not in states or not states[str(job)].active):
+        if str(job) == slurm.current_job():
+            # Held from within this very job: by another of its processes (a local
+            # executor inside an allocation, judged below by host and pid), or by its run
+            # before a requeue on another node, which SLURM counts in SLURM_RESTART_COUNT.
+            if info.get("host") != socket.gethostname() and \
+                    int(os.environ.get("SLURM_RESTART_COUNT") or 0) > 0:
+                return True
+        elif (states := slurm.queue([str(job)])) is not None and (
+                str(job) not in states or not states[str(job)].active):
             return True
     if info.get("host") != socket.gethostname():
         return False
