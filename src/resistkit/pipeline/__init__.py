@@ -16,6 +16,7 @@ from resistkit.errors import RunError
 from resistkit.locks import check_free, writer_lock
 from resistkit.pipeline import layout
 from resistkit.pipeline.claim import check_claim, claim
+from resistkit.pipeline.planning import open_run, plan_experiment
 from resistkit.pipeline.runner import Plan, Stage
 from resistkit.pipeline.schema import ExperimentRecipe, load_experiment
 from resistkit.recipes import dump_recipe
@@ -24,22 +25,6 @@ from resistkit.runinfo import environment
 log = logging.getLogger(__name__)
 
 __all__ = ["ExperimentRecipe", "execute", "load_experiment", "open_run", "plan_experiment"]
-
-
-def plan_experiment(exp: ExperimentRecipe, run_dir: Path | None = None) -> tuple[Plan, dict]:
-    from resistkit.pipeline.settings import build_plan
-
-    return build_plan(exp, (run_dir or Path(exp.output_dir)).resolve())
-
-
-def open_run(run_dir: Path) -> tuple[ExperimentRecipe, Plan]:
-    """The resolved experiment of a run directory and its plan (as the run made it)."""
-    recipe = run_dir / layout.EXPERIMENT_FILE
-    if not recipe.is_file():
-        raise RunError(f"{run_dir} is not a resistkit run directory (no {layout.EXPERIMENT_FILE})")
-    exp = load_experiment(str(recipe))
-    plan, _ = plan_experiment(exp, run_dir)
-    return exp, plan
 
 
 def describe_plan(plan: Plan) -> list[dict[str, Any]]:

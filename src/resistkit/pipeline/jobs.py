@@ -72,7 +72,7 @@ def run_stage(run_dir: str, stage_name: str) -> str:
     signal.signal(signal.SIGTERM, _cancelled)
     from resistkit.errors import RunError
     from resistkit.locks import HELD_ENV, describe, holder, lock_path, writer_lock
-    from resistkit.pipeline import open_run
+    from resistkit.pipeline.planning import open_run
 
     run = Path(run_dir).resolve()
     held = holder(run)
