@@ -4,7 +4,7 @@ of each job in the run directory.
     RUN/jobs/STAGE/job.json          the job that was last started for STAGE (executor, id,
                                      host, log path, when), written by the driver
     RUN/jobs/STAGE/.resistkit.lock   held by the job while it writes STAGE (one writer each)
-    RUN/jobs/STAGE/job.log           a local job's output (SLURM jobs: RUN/jobs/slurm/ID_*)
+    RUN/jobs/STAGE/job.log           a local job's output (SLURM jobs: RUN/jobs/slurm/ID/ID_0_log.*)
 
 The driver holds the run directory's lock (noted as an executor's) for as long as it runs;
 a job passes through that lock but takes its stage's own, so two drivers, a requeued job or

@@ -15,6 +15,8 @@
         responses/theta-K/{generate,data}           D_K: θK's responses, as training data
         pairs/{forward,inverse}-K-to-L              θK trained on D_L (forward) and back
     RUN/report/                                     report.md, figures, CSVs
+    RUN/jobs/STAGE/                                 --executor local/slurm: the stage's job
+                                                    record and lock (``pipeline.jobs``)
 
 Each stage directory holds ``manifest.json`` once complete (``pipeline.runner``). The report
 and the elasticity estimates find stages through the plan (``Plan.points``, ``Plan.pairs``),
