@@ -155,6 +155,7 @@ class RunView:
         self.plan: Any = None
         self.point_of: dict[str, Any] = {}
         self.point_seconds: dict[int, float] = {}
+        self.points_said: set[int] = set()
         self.skipped = 0
 
     def ready(self, plan: Any, summary: dict[str, Any]) -> None:
@@ -196,7 +197,11 @@ class RunView:
             return
         key = id(point)
         self.point_seconds[key] = self.point_seconds.get(key, 0.0) + seconds
-        if stage.name == list(point.stages.values())[-1]:  # the point's last eval stage
+        # Once all its eval stages are done: in plan order sequentially, in any order (and
+        # several at once) when stages run as jobs.
+        if key not in self.points_said and all(self.plan.done(n)
+                                               for n in point.stages.values()):
+            self.points_said.add(key)
             self.say(self._point_line(point, self.point_seconds.pop(key)))
 
     def _stage_line(self, stage: Any, outputs: dict[str, Any], seconds: float) -> str:
