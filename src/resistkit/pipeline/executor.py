@@ -247,6 +247,10 @@ def drive(plan: Plan, backend: Backend, *, poll_s: float,
                     say(f"  job {records[stage.name]['job_id']} already started: "
                         f"{stage.name} {view.detail}".rstrip())
             elif stage.name in outcome.started and stage.name not in outcome.failed:
+                plan.forget()  # it may have finished since `status` was read: look again
+                if plan.status(stage) == "done":
+                    running += 1  # reported done next round
+                    continue
                 record = records.get(stage.name, {})
                 outcome.failed[stage.name] = (f"job {record.get('job_id')} ended without "
                                               f"finishing it; log: {record.get('log')}")
