@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -100,8 +101,14 @@ def test_slurm_run_scancel_and_second_driver(repo: Path, micro_base: Path, clust
         assert pending.is_file(), "the forward stage's job never started"
         job_id = json.loads(record.read_text())["job_id"]
         subprocess.run(["scancel", job_id], check=True)
-        # A second driver meanwhile: refused at once, nothing submitted.
-        second = _run(argv, timeout=120)
+        # A second driver meanwhile: refused at once, nothing submitted. The first is paused
+        # for it (SIGSTOP: alive, holding its lock), so that on a loaded machine it cannot
+        # finish before the second starts.
+        driver.send_signal(signal.SIGSTOP)
+        try:
+            second = _run(argv, timeout=120)
+        finally:
+            driver.send_signal(signal.SIGCONT)
         assert second.returncode == 2, second.stderr[-1000:]
         assert f"in use by pid {driver.pid}" in second.stderr, second.stderr
         assert json.loads(record.read_text())["job_id"] == job_id
