@@ -74,7 +74,8 @@ def _read(path: Path) -> dict[str, Any] | None:
     return info if isinstance(info, dict) and "pid" in info else None
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process of this host with this pid exists."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -116,7 +117,7 @@ def stale(path: Path, info: dict[str, Any] | None) -> bool:
             return True
     if info.get("host") != socket.gethostname():
         return False
-    return not _alive(int(info["pid"]))
+    return not pid_alive(int(info["pid"]))
 
 
 def check_free(directory: str | Path, what: str = "run directory", *,

@@ -28,6 +28,7 @@ from typing import Any, Protocol
 
 from resistkit.errors import RunError
 from resistkit.files import read_json
+from resistkit.locks import pid_alive
 from resistkit.pipeline.jobs import JOBS_DIR, LOCAL_LOG, job_dir, read_record, write_record
 from resistkit.pipeline.runner import MANIFEST, Plan, Stage
 
@@ -177,21 +178,11 @@ def job_views(records: dict[str, dict[str, Any]],
             else:
                 where = f" on {job.node}" if job.node else ""
                 out[name] = JobView("active" if job.active else "gone", f"{job.state}{where}")
-        elif record.get("host") == socket.gethostname() and _pid_alive(int(record["pid"])):
+        elif record.get("host") == socket.gethostname() and pid_alive(int(record["pid"])):
             out[name] = JobView("active", f"pid {record['pid']}")
         else:
             out[name] = JobView("gone")
     return out
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _gpu_count() -> int:

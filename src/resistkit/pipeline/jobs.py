@@ -22,6 +22,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from resistkit.errors import ResistkitError
 from resistkit.files import atomic_write_json, read_json
 
 JOBS_DIR = "jobs"
@@ -41,7 +42,7 @@ def read_record(run_dir: Path, stage: str) -> dict[str, Any] | None:
         return None
     try:
         return read_json(path)
-    except Exception:  # a torn record is no record: the stage is judged from its own files
+    except (ResistkitError, OSError):  # a torn record is no record: judge the stage by its files
         return None
 
 
