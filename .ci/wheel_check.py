@@ -7,6 +7,7 @@ packaged name and a dry run of every packaged recipe.
 
 from __future__ import annotations
 
+import csv
 import os
 import subprocess
 import sys
@@ -43,7 +44,16 @@ def main() -> None:
           "lines", flush=True)
     assert len(console) <= 40, "the piped quickstart console is over 40 lines"
     assert not any("\r" in line or "it/s]" in line for line in console), "a progress bar"
-    assert (empty / "runs/quickstart/report/report.md").exists()
+    # The quickstart's own report, checked here rather than by a second run in the tests:
+    # base + Q1 x Q2 rows, 128 prompts x 2 samples each (a few may be empty), its figures.
+    report = empty / "runs/quickstart/report"
+    assert (report / "report.md").exists()
+    with (report / "results.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 1 + 3 * 5, len(rows)
+    assert all(int(r["n"]) > 200 for r in rows), [r["n"] for r in rows]
+    assert (report / "rebound.png").stat().st_size > 10_000
+    assert (report / "hooke.csv").exists()
     listing = run([str(bin_dir / "python"), "-c",
                    "from resistkit.catalog import list_recipes\n"
                    "for r in list_recipes(): print(r.kind.split()[0], r.name)"],

@@ -225,23 +225,6 @@ def test_killed_run_resumes_with_the_same_numbers(repo: Path, micro_base: Path,
     assert [(r["q1"], r["q2"], r["mean"]) for r in a] == [(r["q1"], r["q2"], r["mean"]) for r in b]
 
 
-@pytest.mark.slow
-def test_quickstart_recipe_end_to_end(repo: Path, tmp_path: Path) -> None:
-    """The README's second command, on the shipped base: a report with its figure."""
-    from typer.testing import CliRunner
-
-    from resistkit.cli import app
-
-    out = tmp_path / "quickstart"
-    result = CliRunner().invoke(app, ["run", str(repo / "recipes/quickstart.yaml"), "-o", str(out)])
-    assert result.exit_code == 0, result.output
-    rows = read_csv(out / "report" / "results.csv")
-    assert len(rows) == 1 + 3 * 5  # base + Q1 x Q2
-    assert all(int(r["n"]) > 200 for r in rows)  # 128 prompts x 2 samples, few empty
-    assert (out / "report" / "rebound.png").stat().st_size > 10_000
-    assert (out / "report" / "hooke.csv").exists()
-
-
 def test_hooke_across_pretraining_volumes(repo: Path, tmp_path: Path) -> None:
     """The shipped Hooke recipe on three checkpoints of one micro pre-training run: every row
     knows its exact |D_pre|, and the report fits how k̂ grows with it."""
