@@ -79,6 +79,7 @@ def is_refusal(
     "refusal",
     columns={"refusal": "1 = refusal; mean = refusal rate"},
     description="refusal detection by standard refusal phrases",
+    rates=("refusal",),
 )
 def refusal(
     batch: Batch,

@@ -62,6 +62,9 @@ class ScorerSpec:
     uses_prompt: bool = False
     # Bookkeeping columns (token counts, totals): written and summarised, left out of the table.
     auxiliary: tuple[str, ...] = ()
+    # 0/1 columns whose mean is a rate (a harmful or refusal rate): reports give them a
+    # binomial (Wilson) interval instead of a t interval.
+    rates: tuple[str, ...] = ()
     model_options: ModelOptions | None = None  # this scorer's defaults of the shared options
     # Options that name a judge model: a built-in judge there (or as their default) may be
     # built on first use by a pipeline (``resistkit.judge.ensure_judges``).
@@ -95,6 +98,7 @@ def register_scorer(
     requires: Sequence[str] = ("response",),
     uses_prompt: bool = False,
     auxiliary: Sequence[str] = (),
+    rates: Sequence[str] = (),
     model_options: ModelOptions | None = None,
     judge_options: Sequence[str] = (),
 ) -> Callable[[ScorerFn], ScorerFn]:
@@ -116,6 +120,7 @@ def register_scorer(
             requires=tuple(requires),
             uses_prompt=uses_prompt,
             auxiliary=tuple(auxiliary),
+            rates=tuple(rates),
             model_options=model_options,
             judge_options=tuple(judge_options),
         )
@@ -130,6 +135,11 @@ def get_scorer(name: str) -> ScorerSpec:
     except KeyError:
         known = ", ".join(sorted(SCORERS)) or "(none registered)"
         raise ScoringError(f"unknown scorer {name!r}; available: {known}") from None
+
+
+def rate_columns() -> frozenset[str]:
+    """Every registered scorer's 0/1 rate columns."""
+    return frozenset(c for spec in SCORERS.values() for c in spec.rates)
 
 
 def list_scorers() -> list[ScorerSpec]:
