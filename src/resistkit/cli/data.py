@@ -83,7 +83,8 @@ def list_(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
     verbose: VerboseOpt = False,
 ) -> None:
-    """Built-in datasets: name, rows per split, size of the set's own rows, formats, licence."""
+    """Built-in datasets (name, rows per split, size of the set's own rows, formats, licence),
+    then the hub data sets resistkit adapts (id, selectors, licence; --json: built-ins only)."""
     from resistkit.data import list_builtin
     from resistkit.data.registry import BUILTIN_DIR
 
@@ -110,7 +111,28 @@ def list_(
         formats = ", ".join(item["formats"]) or "prompt only"
         table.add_row(item["name"], str(item["rows"]["train"]), str(item["rows"]["heldout"]),
                       _human(item["bytes"]), f"{formats}; {item['licence']}")
-    Console().print(table)
+    console = Console()
+    console.print(table)
+    console.print(_hub_table())
+
+
+def _hub_table() -> Any:
+    from rich import box
+    from rich.table import Table
+
+    from resistkit.data.hub import list_adapters
+
+    table = Table(title="hub datasets with adapters (use as hf:ID#SELECTOR, default selector "
+                  "first; --data-files reads a local copy in the hub's schema)",
+                  box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("name", no_wrap=True)
+    table.add_column("selectors; what; licence", overflow="fold")
+    for item in list_adapters():
+        config = [f"config {item['config']}"] if item["config"] else []
+        parts = [" ".join("#" + s for s in item["selectors"]), *config, item["description"],
+                 item["licence"]]
+        table.add_row(item["name"], "; ".join(p for p in parts if p))
+    return table
 
 
 def _clip(value: Any, width: int) -> Any:
