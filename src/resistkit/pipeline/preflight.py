@@ -132,6 +132,7 @@ def _check_eval_sets(exp: ExperimentRecipe, source: str) -> list[str]:
     prompt_sets = [("eval.prompts", exp.eval.prompts)] if exp.eval.prompts is not None else []
     if exp.setting1 is not None and exp.setting1.responses is not None:
         prompt_sets.append(("setting1.responses", exp.setting1.responses))
+    prompt_sets += [(f"eval.prompt_sets.{i}", ps) for i, ps in enumerate(exp.eval.prompt_sets)]
     for key, spec in prompt_sets:
         ds = load_spec(spec, key, source, rows=spec.num_samples, seed=0)
         if "prompt" not in ds.column_names:

@@ -74,12 +74,25 @@ class KLSpec(DataSpec):
                              "counts as back at θ0 (the paper's Table 3 uses 0.01).")
 
 
+class PromptSetSpec(DataSpec):
+    """A further prompt set sampled and scored at the same points as ``eval.prompts``, with its
+    own scorers; its columns are reported as NAME_COLUMN (``xstest_safe_refusal`` is the
+    over-refusal rate on XSTest's safe prompts)."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$", description="Prefix of its columns.")
+    scorers: list[str] | None = Field(None, description="Its scorers (default: eval.scorers);"
+                                      " options come from eval.scorer_options.")
+
+
 class EvalSpec(Strict):
     """How every checkpoint is judged: sample on held-out prompts and score the samples;
     measure compression, likelihood margins and KL to the base on fixed text."""
 
     prompts: DataSpec | None = Field(None, description="Held-out prompt set (`prompt` "
                                      "column); needed when there are scorers.")
+    prompt_sets: list[PromptSetSpec] = Field(
+        default_factory=list, description="Further prompt sets (safe prompts for over-refusal, "
+        "another benchmark's), each sampled and scored beside eval.prompts.")
     generation: GenerationSpec = Field(default_factory=GenerationSpec)
     scorers: list[str] = Field(default_factory=lambda: ["sentiment-lexicon"], description=(
         "Scorers of the sampled responses; [] samples nothing (a model-side metric only)."))
@@ -240,6 +253,9 @@ def validate_experiment(recipe: ExperimentRecipe, source: str) -> ExperimentReci
     if recipe.setting2 is not None:
         _validate_setting2(recipe, source)
     if recipe.setting1 is not None:
+        if recipe.eval.prompt_sets:
+            raise RecipeError(source, "eval.prompt_sets", "Setting I compares slices on "
+                              "eval.prompts only; remove eval.prompt_sets")
         check_volumes(recipe.setting1.slices, "setting1.slices", source)
         if not recipe.eval.scorers:
             raise RecipeError(source, "eval.scorers", "Setting I compares scores of sampled "
@@ -346,8 +362,12 @@ def check_eval(recipe: ExperimentRecipe, source: str) -> None:
     if len(set(ev.scorers)) != len(ev.scorers):
         raise RecipeError(source, "eval.scorers", f"{ev.scorers} lists a scorer twice")
     specs = [SCORERS[name] for name in ev.scorers]
+    check_prompt_sets(ev, source)
+    # Options go to every scorer that takes them, here or in a further prompt set.
+    others = {n for p in ev.prompt_sets for n in (p.scorers or [])} - set(ev.scorers)
     try:
-        route_options(specs, ev.scorer_options) if specs else None
+        route_options(specs + [SCORERS[n] for n in sorted(others)], ev.scorer_options) \
+            if specs or others else None
     except ValueError as err:
         raise RecipeError(source, "eval.scorer_options", str(err)) from None
     columns = [c for spec in specs for c in spec.columns if c not in spec.auxiliary]
@@ -369,6 +389,44 @@ def check_eval(recipe: ExperimentRecipe, source: str) -> None:
     if dupes:
         raise RecipeError(source, "eval.compression", f"{dupes} measured twice; each data set "
                           "and split once")
+
+
+def check_prompt_sets(ev: EvalSpec, source: str) -> None:
+    """Each further prompt set has a unique name, known scorers and options they accept."""
+    from resistkit.scoring import SCORERS
+    from resistkit.scoring.registry import route_options
+
+    names = [p.name for p in ev.prompt_sets]
+    for i, ps in enumerate(ev.prompt_sets):
+        key = f"eval.prompt_sets.{i}"
+        if names.count(ps.name) > 1:
+            raise RecipeError(source, f"{key}.name", f"{ps.name!r} names two prompt sets")
+        if ev.prompts is None:
+            raise RecipeError(source, key, "needs eval.prompts (the main prompt set) too")
+        scorers = ps.scorers if ps.scorers is not None else ev.scorers
+        if not scorers:
+            raise RecipeError(source, f"{key}.scorers", "is empty: a prompt set with no "
+                              "scorer measures nothing")
+        for j, name in enumerate(scorers):
+            if name not in SCORERS:
+                raise RecipeError(source, f"{key}.scorers.{j}", f"unknown scorer {name!r}; "
+                                  f"scorers: {', '.join(sorted(SCORERS))}",
+                                  nearest(name, SCORERS))
+        accepted = {o for name in scorers for o in SCORERS[name].options}
+        options = {k: v for k, v in ev.scorer_options.items() if k in accepted}
+        try:
+            route_options([SCORERS[n] for n in scorers], options)
+        except ValueError as err:
+            raise RecipeError(source, f"{key}.scorers", str(err)) from None
+
+
+def prompt_set_scorers(ev: EvalSpec, ps: PromptSetSpec) -> tuple[list[str], dict[str, Any]]:
+    """A further prompt set's scorers and the eval.scorer_options they accept."""
+    from resistkit.scoring import SCORERS
+
+    scorers = ps.scorers if ps.scorers is not None else ev.scorers
+    accepted = {o for name in scorers for o in SCORERS[name].options}
+    return scorers, {k: v for k, v in ev.scorer_options.items() if k in accepted}
 
 
 # Columns every results.csv row has; a metric named like one would shadow it.

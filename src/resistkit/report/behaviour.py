@@ -3,7 +3,8 @@
 Sampled scorers (refusal, a safety judge) often run at a few Q2 points only
 (``eval.sample_at_q2``): their rates are read from each score stage's summary, per seed and
 pooled, with Wilson 95 % intervals for 0/1 columns (the field reports a harmful rate as the
-share of answers a judge flags).
+share of answers a judge flags) and t intervals for the others (a StrongREJECT score, P(unsafe)).
+A further prompt set's columns (``eval.prompt_sets``) carry its name: ``xstest_safe_refusal``.
 
 **Samples to break** (defined before any run, per seed and Q1, on the Q2 grid):
 
@@ -43,26 +44,57 @@ def wilson(k: float, n: int) -> tuple[float, float]:
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
-def collect_rates(plan: Plan) -> dict[tuple, dict[int, dict[str, tuple[float, int]]]]:
-    """(model, q1, q2) -> seed -> score column -> (mean, scored responses), from the
-    finished score stages of the plan."""
-    found: dict[tuple, dict[int, dict[str, tuple[float, int]]]] = defaultdict(dict)
+Stat = tuple[float, int, float | None]  # mean, scored responses, sample std
+
+
+def collect_rates(plan: Plan) -> dict[tuple, dict[int, dict[str, Stat]]]:
+    """(model, q1, q2) -> seed -> score column -> (mean, scored responses, std), from the
+    finished score stages of the plan: eval.prompts' columns as they are, a further prompt
+    set's as NAME_COLUMN."""
+    found: dict[tuple, dict[int, dict[str, Stat]]] = defaultdict(dict)
     for point in plan.points:
-        name = point.stages.get(layout.SCORE)
-        if name is None or not plan.done(name):
-            continue
         key = (point.label["model"], point.label["q1"], point.label["q2"])
-        cols = plan.outputs(name)["columns"]
-        found[key][point.label["seed"]] = {
-            c: (float(v["mean"]), int(v["n"])) for c, v in cols.items()
-            if v.get("mean") is not None and v.get("n")
-        }
+        for kind, name in point.stages.items():
+            prompt_set = layout.prompt_set_of(kind)
+            if (kind != layout.SCORE and prompt_set is None) or not plan.done(name):
+                continue
+            prefix = f"{prompt_set}_" if prompt_set else ""
+            cols = plan.outputs(name)["columns"]
+            found[key].setdefault(point.label["seed"], {}).update({
+                prefix + c: (float(v["mean"]), int(v["n"]), v.get("std"))
+                for c, v in cols.items() if v.get("mean") is not None and v.get("n")
+            })
     return found
 
 
-def rate_rows(rates: dict[tuple, dict[int, dict[str, tuple[float, int]]]]) -> list[dict]:
-    """One row per sampled point: each column's pooled rate with its 95 % interval (Wilson
-    for a 0/1 column: the scorers that report rates, t over seed means otherwise)."""
+def _is_rate(column: str, rate_names: frozenset[str]) -> bool:
+    """A 0/1 column of a scorer, under eval.prompts or a prompt set's NAME_ prefix."""
+    return any(column == r or column.endswith("_" + r) for r in rate_names)
+
+
+def pooled_interval(got: list[Stat], rate: bool) -> tuple[float, float, float, int]:
+    """Pooled mean over seeds with its 95 % interval: Wilson for a 0/1 rate; otherwise a t
+    interval from the pooled variance of all responses (within and between seeds)."""
+    n = sum(m for _, m, _ in got)
+    mean = sum(v * m for v, m, _ in got) / n
+    if rate:
+        low, high = wilson(mean * n, n)
+        return mean, low, high, n
+    if n < 2 or any(s is None and m > 1 for _, m, s in got):
+        return mean, math.nan, math.nan, n
+    ss = sum((m - 1) * (s or 0.0) ** 2 + m * (v - mean) ** 2 for v, m, s in got)
+    from resistkit.scoring.summary import t_quantile
+
+    half = t_quantile(0.975, n - 1) * math.sqrt(ss / (n - 1)) / math.sqrt(n)
+    return mean, mean - half, mean + half, n
+
+
+def rate_rows(rates: dict[tuple, dict[int, dict[str, Stat]]]) -> list[dict]:
+    """One row per sampled point: each column's mean pooled over seeds with its 95 % interval
+    (Wilson for the 0/1 columns scorers declare as rates, t otherwise)."""
+    from resistkit.scoring.registry import rate_columns
+
+    rate_names = rate_columns()
     rows = []
     for key in sorted(rates):
         per_seed = rates[key]
@@ -70,9 +102,7 @@ def rate_rows(rates: dict[tuple, dict[int, dict[str, tuple[float, int]]]]) -> li
                                "seeds": len(per_seed)}
         for col in sorted({c for cols in per_seed.values() for c in cols}):
             got = [cols[col] for cols in per_seed.values() if col in cols]
-            n = sum(m for _, m in got)
-            mean = sum(v * m for v, m in got) / n
-            low, high = wilson(mean * n, n)
+            mean, low, high, n = pooled_interval(got, _is_rate(col, rate_names))
             row.update({col: mean, f"{col}_ci95_low": low, f"{col}_ci95_high": high,
                         f"{col}_n": n})
         rows.append(row)
@@ -202,9 +232,11 @@ def behaviour_section(exp: Any, plan: Plan, metric_rows: list[dict], metric: str
         lines += table_section(
             "### Sampled behaviour",
             f"Rates over the responses to `{exp.eval.prompts.dataset}` ({exp.eval.prompts.split})"
-            f" at the sampled points (Q2 in {exp.eval.sample_at_q2 or 'every point'}), pooled "
-            "over seeds; 95 % Wilson interval (exact for a 0/1 column such as `refusal` or "
-            "`harmful`, the share of answers a judge flags at 0.5).",
+            f"{_further_sets(exp)} at the sampled points (Q2 in "
+            f"{exp.eval.sample_at_q2 or 'every point'}), pooled over seeds; 95 % Wilson "
+            "interval for a 0/1 column (`refusal`, or a harmful call such as `harmful` or "
+            "`llama_guard_harmful`: the share of answers a judge flags at 0.5), t interval for "
+            "a score (`strongreject`, `llama_guard` = mean P(unsafe)).",
             rows, [c for c in cols if c not in keep], out / "behaviour.csv")
     refusal_column = "refusal" if any("refusal" in r for r in rows) else None
     if exp.eval.margin is None or metric != exp.eval.margin.name:
@@ -226,6 +258,11 @@ def behaviour_section(exp: Any, plan: Plan, metric_rows: list[dict], metric: str
                  if c not in keep], out / "samples_to_break.csv")
     lines += [f"![samples to break]({fig.name})", ""]
     return lines, rows
+
+
+def _further_sets(exp: Any) -> str:
+    sets = [f"`{p.name}_*` = `{p.dataset}` ({p.split})" for p in exp.eval.prompt_sets]
+    return f" (and {', '.join(sets)})" if sets else ""
 
 
 def merge_rates(metric_rows: list[dict], rate_rows_: list[dict]) -> None:
