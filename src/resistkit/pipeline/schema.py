@@ -361,6 +361,8 @@ def check_eval(recipe: ExperimentRecipe, source: str) -> None:
                               f"{', '.join(sorted(SCORERS))}", nearest(name, SCORERS))
     if len(set(ev.scorers)) != len(ev.scorers):
         raise RecipeError(source, "eval.scorers", f"{ev.scorers} lists a scorer twice")
+    from resistkit.pipeline.prompt_sets import check_prompt_sets
+
     specs = [SCORERS[name] for name in ev.scorers]
     check_prompt_sets(ev, source)
     # Options go to every scorer that takes them, here or in a further prompt set.
@@ -389,44 +391,6 @@ def check_eval(recipe: ExperimentRecipe, source: str) -> None:
     if dupes:
         raise RecipeError(source, "eval.compression", f"{dupes} measured twice; each data set "
                           "and split once")
-
-
-def check_prompt_sets(ev: EvalSpec, source: str) -> None:
-    """Each further prompt set has a unique name, known scorers and options they accept."""
-    from resistkit.scoring import SCORERS
-    from resistkit.scoring.registry import route_options
-
-    names = [p.name for p in ev.prompt_sets]
-    for i, ps in enumerate(ev.prompt_sets):
-        key = f"eval.prompt_sets.{i}"
-        if names.count(ps.name) > 1:
-            raise RecipeError(source, f"{key}.name", f"{ps.name!r} names two prompt sets")
-        if ev.prompts is None:
-            raise RecipeError(source, key, "needs eval.prompts (the main prompt set) too")
-        scorers = ps.scorers if ps.scorers is not None else ev.scorers
-        if not scorers:
-            raise RecipeError(source, f"{key}.scorers", "is empty: a prompt set with no "
-                              "scorer measures nothing")
-        for j, name in enumerate(scorers):
-            if name not in SCORERS:
-                raise RecipeError(source, f"{key}.scorers.{j}", f"unknown scorer {name!r}; "
-                                  f"scorers: {', '.join(sorted(SCORERS))}",
-                                  nearest(name, SCORERS))
-        accepted = {o for name in scorers for o in SCORERS[name].options}
-        options = {k: v for k, v in ev.scorer_options.items() if k in accepted}
-        try:
-            route_options([SCORERS[n] for n in scorers], options)
-        except ValueError as err:
-            raise RecipeError(source, f"{key}.scorers", str(err)) from None
-
-
-def prompt_set_scorers(ev: EvalSpec, ps: PromptSetSpec) -> tuple[list[str], dict[str, Any]]:
-    """A further prompt set's scorers and the eval.scorer_options they accept."""
-    from resistkit.scoring import SCORERS
-
-    scorers = ps.scorers if ps.scorers is not None else ev.scorers
-    accepted = {o for name in scorers for o in SCORERS[name].options}
-    return scorers, {k: v for k, v in ev.scorer_options.items() if k in accepted}
 
 
 # Columns every results.csv row has; a metric named like one would shadow it.

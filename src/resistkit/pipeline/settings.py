@@ -17,8 +17,9 @@ from typing import Any
 
 from resistkit.pipeline import layout, steps
 from resistkit.pipeline.layout import SeedLayout
+from resistkit.pipeline.prompt_sets import prompt_set_scorers
 from resistkit.pipeline.runner import PairRun, Plan, Point, Stage
-from resistkit.pipeline.schema import ExperimentRecipe, PromptSetSpec, prompt_set_scorers
+from resistkit.pipeline.schema import ExperimentRecipe, PromptSetSpec
 from resistkit.recipes import DataSpec, RewardSpec
 from resistkit.training.methods import get_method
 
