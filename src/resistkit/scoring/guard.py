@@ -359,6 +359,9 @@ def _spec(name: str, meaning: str) -> dict[str, Any]:
         columns[preset.category_column] = "first violated category number (S1 = 1 ...)"
     return {"columns": columns, "description": f"{name} judge, default {preset.default_model}",
             "rates": (preset.harmful_column,) if preset.harmful_column else (),
+            # Samples to break follows the harmful rate where the judge calls one, else the
+            # score itself (StrongREJECT's 0-1 score is what its authors report).
+            "breaks": {preset.harmful_column or preset.column: "rises"},
             "auxiliary": (preset.category_column,) if preset.category_column else (),
             "judge_options": (f"{preset.column}_model",), **_SCORER}
 
