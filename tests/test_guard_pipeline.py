@@ -13,6 +13,7 @@ import pytest
 
 from resistkit.report import behaviour
 from resistkit.report.behaviour import break_columns, break_rows, harm_break, summarize_breaks
+from resistkit.scoring.guard import PRESETS
 
 # ---- samples to break from a "higher = more harmful" column --------------------------------
 
@@ -94,3 +95,41 @@ def test_the_report_writes_the_judge_breaks(tmp_path: Path,
     report = "\n".join(lines)
     assert "| advbench_llama_guard_harmful_break |" in report
     assert "h > (1 + h0) / 2" in report
+
+
+# ---- preflight: a prompt set's own judge resolves before any stage -------------------------
+
+
+def _guarded(repo: Path, tmp_path: Path, scorers: str) -> Path:
+    text = (repo / "recipes/tiny/safety.yaml").read_text().replace(
+        "  scorers: [refusal]\n", "  scorers: [refusal]\n  prompt_sets:\n    - {name: adv, "
+        f"dataset: builtin:safety/prompts, split: heldout, num_samples: 4, scorers: {scorers}}}\n")
+    path = tmp_path / "r.yaml"
+    path.write_text(text.replace("output_dir: runs/tiny-safety", f"output_dir: {tmp_path}/run"))
+    return path
+
+
+@pytest.mark.parametrize(("sets", "key", "words"), [
+    # The default judge of a scorer only the prompt set runs: the prompt set's scorer is blamed.
+    ([], "eval.prompt_sets.0.scorers.1",
+     "llama-guard's default judge (llama_guard_model: "
+     f"{PRESETS['llama-guard'].default_model})"),
+    # A judge the recipe names: the option that names it.
+    (["eval.scorer_options={llama_guard_model: /nowhere/guard}"],
+     "eval.scorer_options.llama_guard_model", "/nowhere/guard"),
+])
+def test_a_prompt_sets_unresolvable_judge_fails_before_any_stage(
+        repo: Path, tmp_path: Path, sets: list[str], key: str, words: str) -> None:
+    from resistkit.errors import RecipeError
+    from resistkit.experiment import load_experiment, run_experiment
+
+    exp = load_experiment(str(_guarded(repo, tmp_path, "[refusal, llama-guard]")), sets)
+    with pytest.raises(RecipeError) as err:
+        run_experiment(exp)
+    assert err.value.key == key and words in str(err.value)
+    assert len(str(err.value).splitlines()) == 1
+    assert not (tmp_path / "run").exists()
+    # A dry run plans past a hub judge that is only out of reach here, and says so.
+    if not sets:
+        plan = run_experiment(exp, dry_run=True)
+        assert any("cannot be checked here" in n for n in plan.get("notes", [])), plan.keys()
