@@ -360,17 +360,6 @@ def test_prompt_set_adapters_on_hub_schema_fixtures(spec: str, file: str, n: int
         assert ds["category"] == ["chemical_biological"]
 
 
-def test_data_list_shows_the_prompt_sets() -> None:
-    from typer.testing import CliRunner
-
-    from resistkit.cli import app
-
-    out = CliRunner().invoke(app, ["data", "list"], env={"COLUMNS": "200"}).output
-    for name in ("hf:walledai/AdvBench", "hf:walledai/HarmBench", "hf:walledai/StrongREJECT",
-                 "hf:walledai/XSTest", "hf:PKU-Alignment/BeaverTails-Evaluation"):
-        assert name in out
-
-
 # --- report ------------------------------------------------------------------------------------
 
 

@@ -4,6 +4,7 @@ score or a prompt set's column; the pre-run check of a prompt set's judges; ``da
 from __future__ import annotations
 
 import csv
+import json
 import math
 from pathlib import Path
 from types import SimpleNamespace
@@ -133,3 +134,24 @@ def test_a_prompt_sets_unresolvable_judge_fails_before_any_stage(
     if not sets:
         plan = run_experiment(exp, dry_run=True)
         assert any("cannot be checked here" in n for n in plan.get("notes", [])), plan.keys()
+
+
+# ---- data list ------------------------------------------------------------------------------
+
+
+def test_data_list_shows_the_prompt_sets_in_the_table_and_the_json() -> None:
+    from typer.testing import CliRunner
+
+    from resistkit.cli import app
+
+    hub = ("hf:walledai/AdvBench", "hf:walledai/HarmBench", "hf:walledai/StrongREJECT",
+           "hf:walledai/XSTest", "hf:PKU-Alignment/BeaverTails-Evaluation")
+    out = CliRunner().invoke(app, ["data", "list"], env={"COLUMNS": "200"}).output
+    for name in hub:
+        assert name in out
+    items = json.loads(CliRunner().invoke(app, ["data", "list", "--json"]).output)
+    listed = {i["name"]: i for i in items if i["kind"] == "hub"}
+    assert set(hub) <= set(listed)
+    assert {"safe", "unsafe"} <= set(listed["hf:walledai/XSTest"]["selectors"])
+    assert all(listed[name]["licence"] for name in hub)
+    assert {i["kind"] for i in items} == {"builtin", "hub"}

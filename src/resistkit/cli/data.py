@@ -84,8 +84,10 @@ def list_(
     verbose: VerboseOpt = False,
 ) -> None:
     """Built-in datasets (name, rows per split, size of the set's own rows, formats, licence),
-    then the hub data sets resistkit adapts (id, selectors, licence; --json: built-ins only)."""
+    then the hub data sets resistkit adapts (id, selectors, licence). --json: one list of
+    both, each item's "kind" saying which ("builtin" or "hub")."""
     from resistkit.data import list_builtin
+    from resistkit.data.hub import list_adapters
     from resistkit.data.registry import BUILTIN_DIR
 
     items = list_builtin()  # item["bytes"]: the set's own rows as JSONL (the manifest's)
@@ -93,7 +95,9 @@ def list_(
         item["file_bytes"] = sum((BUILTIN_DIR / f).stat().st_size for f in item["files"]
                                  if (BUILTIN_DIR / f).exists())
     if as_json:
-        typer.echo(json.dumps(items, indent=2, sort_keys=True))
+        listed = [{"kind": "builtin", **i} for i in items] + [
+            {"kind": "hub", **i} for i in list_adapters()]
+        typer.echo(json.dumps(listed, indent=2, sort_keys=True))
         return
     from rich import box
     from rich.console import Console
@@ -113,21 +117,19 @@ def list_(
                       _human(item["bytes"]), f"{formats}; {item['licence']}")
     console = Console()
     console.print(table)
-    console.print(_hub_table())
+    console.print(_hub_table(list_adapters()))
 
 
-def _hub_table() -> Any:
+def _hub_table(adapters: list[dict[str, Any]]) -> Any:
     from rich import box
     from rich.table import Table
-
-    from resistkit.data.hub import list_adapters
 
     table = Table(title="hub datasets with adapters (use as hf:ID#SELECTOR, default selector "
                   "first; --data-files reads a local copy in the hub's schema)",
                   box=box.SIMPLE_HEAD, pad_edge=False)
     table.add_column("name", no_wrap=True)
     table.add_column("selectors; what; licence", overflow="fold")
-    for item in list_adapters():
+    for item in adapters:
         config = [f"config {item['config']}"] if item["config"] else []
         parts = [" ".join("#" + s for s in item["selectors"]), *config, item["description"],
                  item["licence"]]
