@@ -382,11 +382,15 @@ def test_cli_list_and_show() -> None:
     from typer.testing import CliRunner
 
     from resistkit.cli.data import app
+    from resistkit.data.hub import ADAPTERS
 
     runner = CliRunner()
     res = runner.invoke(app, ["list", "--json"])
     assert res.exit_code == 0, res.output
-    assert {i["name"] for i in json.loads(res.output)} == set(EXPECTED_COLUMNS)
+    listed = json.loads(res.output)
+    assert {i["name"] for i in listed if i["kind"] == "builtin"} == set(EXPECTED_COLUMNS)
+    assert {i["name"] for i in listed if i["kind"] == "hub"} == \
+        {f"hf:{a.repo_id}" for a in ADAPTERS.values()}
     res = runner.invoke(app, ["show", "reviews/positive", "--n", "2"])
     assert res.exit_code == 0 and res.output.count('"prompt"') == 2
     res = runner.invoke(app, ["show", "builtin:reviews/postive"])

@@ -83,8 +83,11 @@ def list_(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
     verbose: VerboseOpt = False,
 ) -> None:
-    """Built-in datasets: name, rows per split, size of the set's own rows, formats, licence."""
+    """Built-in datasets (name, rows per split, size of the set's own rows, formats, licence),
+    then the hub data sets resistkit adapts (id, selectors, licence). --json: one list of
+    both, each item's "kind" saying which ("builtin" or "hub")."""
     from resistkit.data import list_builtin
+    from resistkit.data.hub import list_adapters
     from resistkit.data.registry import BUILTIN_DIR
 
     items = list_builtin()  # item["bytes"]: the set's own rows as JSONL (the manifest's)
@@ -92,7 +95,9 @@ def list_(
         item["file_bytes"] = sum((BUILTIN_DIR / f).stat().st_size for f in item["files"]
                                  if (BUILTIN_DIR / f).exists())
     if as_json:
-        typer.echo(json.dumps(items, indent=2, sort_keys=True))
+        listed = [{"kind": "builtin", **i} for i in items] + [
+            {"kind": "hub", **i} for i in list_adapters()]
+        typer.echo(json.dumps(listed, indent=2, sort_keys=True))
         return
     from rich import box
     from rich.console import Console
@@ -110,7 +115,26 @@ def list_(
         formats = ", ".join(item["formats"]) or "prompt only"
         table.add_row(item["name"], str(item["rows"]["train"]), str(item["rows"]["heldout"]),
                       _human(item["bytes"]), f"{formats}; {item['licence']}")
-    Console().print(table)
+    console = Console()
+    console.print(table)
+    console.print(_hub_table(list_adapters()))
+
+
+def _hub_table(adapters: list[dict[str, Any]]) -> Any:
+    from rich import box
+    from rich.table import Table
+
+    table = Table(title="hub datasets with adapters (use as hf:ID#SELECTOR, default selector "
+                  "first; --data-files reads a local copy in the hub's schema)",
+                  box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("name", no_wrap=True)
+    table.add_column("selectors; what; licence", overflow="fold")
+    for item in adapters:
+        config = [f"config {item['config']}"] if item["config"] else []
+        parts = [" ".join("#" + s for s in item["selectors"]), *config, item["description"],
+                 item["licence"]]
+        table.add_row(item["name"], "; ".join(p for p in parts if p))
+    return table
 
 
 def _clip(value: Any, width: int) -> Any:

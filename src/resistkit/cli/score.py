@@ -11,10 +11,11 @@ from typing import Annotated, Any
 
 import typer
 
-from resistkit.cli.common import VerboseOpt
+from resistkit.cli.common import VerboseOpt, fail
 
 _SCORERS = (
-    "sentiment-lexicon, sentiment-classifier, reward-model, cost-model, refusal, compression, kl"
+    "sentiment-lexicon, sentiment-classifier, reward-model, cost-model, refusal, compression, "
+    "kl, llama-guard, harmbench-cls, strongreject"
 )
 
 
@@ -74,6 +75,20 @@ def score(
         str | None,
         typer.Option(help="Cost model, higher = more harmful (default: PKU-Alignment's "
                      "beaver-7b-v1.0-cost).", rich_help_panel=_MODELS),
+    ] = None,
+    judge_model: Annotated[
+        list[str] | None,
+        typer.Option(help="Model of a generative judge (llama-guard, harmbench-cls, "
+                     "strongreject): a path or hub id (default: the preset's); with several "
+                     "judges selected, repeat as SCORER=MODEL.", show_default=False,
+                     rich_help_panel=_MODELS),
+    ] = None,
+    judge_template: Annotated[
+        list[str] | None,
+        typer.Option(help="Prompt of a generative judge (default auto: the judge's own; "
+                     "llama-guard-3 = the llama-cookbook prompt, llama2 / mistral = "
+                     "HarmBench's two); SCORER=NAME with several judges.", show_default=False,
+                     rich_help_panel=_TEXT),
     ] = None,
     template: Annotated[
         str | None,
@@ -168,6 +183,8 @@ def score(
     # Only options the user set are passed, so each scorer keeps its own defaults and an
     # option that no selected scorer uses is reported instead of silently ignored.
     options = {k: v for k, v in given.items() if v is not None}
+    options.update(judge_options(scorer, judge_model or [], "model", "--judge-model"))
+    options.update(judge_options(scorer, judge_template or [], "template", "--judge-template"))
     run = run_score(
         input, scorer, output=output, summary_output=summary, split=split,
         num_samples=num_samples, seed=seed, response_column=response_column,
@@ -194,3 +211,27 @@ def score(
         if notes:
             console.print(f"[bold]{name}[/]: " + "; ".join(notes))
     console.print(f"scores:  {run.scores_path}\nsummary: {run.summary_path}")
+
+
+def judge_options(scorers: list[str], values: list[str], kind: str, flag: str) -> dict[str, str]:
+    """``--judge-model`` / ``--judge-template`` as the options of the selected judge scorers
+    (``llama_guard_model`` ...): a bare value goes to the one judge selected, ``SCORER=VALUE``
+    to that judge."""
+    from resistkit.scoring.guard import PRESETS
+
+    judges = [s for s in scorers if s in PRESETS]
+    out: dict[str, str] = {}
+    for value in values:
+        name, sep, rest = value.partition("=")
+        if sep and name in PRESETS:
+            target, value = name, rest
+        elif len(judges) == 1:
+            target = judges[0]
+        else:
+            fail(f"{flag} {value}: select exactly one judge ({', '.join(PRESETS)}) with -s, "
+                 f"or write {flag} SCORER=VALUE" + (f" (selected: {', '.join(judges)})"
+                                                    if judges else ""))
+        if target not in judges:
+            fail(f"{flag} {target}=...: scorer {target!r} is not selected; add -s {target}")
+        out[f"{PRESETS[target].column}_{kind}"] = value
+    return out

@@ -15,7 +15,18 @@ listed is the default):
 ``truthfulqa/truthful_qa``     config ``generation``; ``#all`` (completion = best answer),
                                ``#preference`` (chosen = best answer, rejected = first
                                incorrect answer)
+``walledai/AdvBench``          ``#all``: 520 harmful behaviours (prompt, target)
+``walledai/HarmBench``         config ``standard``; ``#all``: 200 standard behaviours
+                               (prompt, category)
+``walledai/StrongREJECT``      ``#all``: 313 forbidden prompts (prompt, category, source)
+``walledai/XSTest``            ``#safe`` (250 prompts a model should answer: over-refusal),
+                               ``#unsafe`` (200 contrast prompts), ``#all`` (with label)
+``PKU-Alignment/BeaverTails-   ``#all``: 700 harmful prompts in 14 categories (prompt,
+Evaluation``                   category, category_id)
 =============================  ===========================================================
+
+The five safety prompt sets (AdvBench to BeaverTails-Evaluation) are evaluation sets with one
+hub split: ``train``, ``heldout`` and ``test`` all read it (see docs/data.md).
 
 Splits: ``train`` and ``heldout`` map to the hub's train and test splits (BeaverTails:
 ``30k_train`` / ``30k_test``). Alpaca and TruthfulQA publish a single split, so ``heldout`` is a
@@ -34,6 +45,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from resistkit.data import prompt_sets as ps
 from resistkit.data._io import stable_unit
 from resistkit.errors import DataSpecError
 
@@ -190,6 +202,13 @@ class Adapter:
     carve_from: str | None = None  # the hub's only split, when heldout is carved out of it
     carve_fraction: float = 0.0
     carve_key: str = "prompt"  # raw column whose hash decides the carve
+    description: str = ""  # for `resistkit data list`
+    licence: str = ""
+
+
+def _one_split(name: str) -> dict[str, str]:
+    """An evaluation set published as one split: every split name reads it."""
+    return {"train": name, "heldout": name, "test": name}
 
 
 ADAPTERS: dict[str, Adapter] = {a.repo_id.lower(): a for a in (
@@ -228,9 +247,46 @@ ADAPTERS: dict[str, Adapter] = {a.repo_id.lower(): a for a in (
         "all", config="generation",
         carve_from="validation", carve_fraction=0.2, carve_key="question",
     ),
+    Adapter(
+        "walledai/AdvBench", {"all": _mapped(ps.advbench_rows)}, "all",
+        splits=_one_split("train"), licence="MIT (llm-attacks)",
+        description="AdvBench harmful behaviours (Zou et al. 2023), 520 prompts",
+    ),
+    Adapter(
+        "walledai/HarmBench", {"all": _mapped(ps.harmbench_rows, functional="standard")},
+        "all", config="standard", splits=_one_split("train"), licence="MIT (HarmBench)",
+        description="HarmBench standard behaviours (Mazeika et al. 2024), 200 prompts",
+    ),
+    Adapter(
+        "walledai/StrongREJECT", {"all": _mapped(ps.strongreject_rows)}, "all",
+        splits=_one_split("train"), licence="MIT (StrongREJECT)",
+        description="StrongREJECT forbidden prompts (Souly et al. 2024), 313 prompts",
+    ),
+    Adapter(
+        "walledai/XSTest",
+        {"safe": _mapped(ps.xstest_rows, label="safe"),
+         "unsafe": _mapped(ps.xstest_rows, label="unsafe"),
+         "all": _mapped(ps.xstest_rows, label=None)},
+        "safe", splits=_one_split("test"), licence="CC BY 4.0",
+        description="XSTest (Röttger et al. 2024): 250 safe prompts (over-refusal), "
+                    "200 unsafe contrast prompts",
+    ),
+    Adapter(
+        "PKU-Alignment/BeaverTails-Evaluation", {"all": _mapped(ps.beavertails_eval_rows)},
+        "all", splits=_one_split("test"), licence="CC BY-NC 4.0",
+        description="BeaverTails-Evaluation (Ji et al. 2023), 700 prompts in 14 categories",
+    ),
 )}
 # Older canonical ids that still resolve on the hub.
 ALIASES = {"imdb": "stanfordnlp/imdb", "truthful_qa": "truthfulqa/truthful_qa"}
+
+
+def list_adapters() -> list[dict[str, Any]]:
+    """The hub data sets with adapters: id, selectors (default first), config, licence."""
+    return [{"name": f"hf:{a.repo_id}", "selectors": [a.default] + sorted(
+                set(a.selectors) - {a.default}),
+             "config": a.config, "licence": a.licence, "description": a.description}
+            for a in ADAPTERS.values()]
 
 
 def parse_hub_spec(rest: str) -> tuple[str, str | None, str | None]:

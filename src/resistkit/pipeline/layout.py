@@ -9,6 +9,7 @@
         data/inverse-unpaired/pairs.jsonl           KTO's alternating desirable/undesirable rows
         points/base | points/q1-Q/q2-R              one evaluated checkpoint:
             generate/generations.jsonl  score/{scores.jsonl,summary.json}
+            generate-NAME/ score-NAME/              the same for eval.prompt_sets NAME
             compression/compression-I.{scores.jsonl,summary.json}
             kl/kl.{scores.jsonl,summary.json}       KL(point ‖ θ0) on eval.kl
     RUN/seed-S/train/slices                         Setting I: slices θ1..θn
@@ -105,6 +106,16 @@ class SeedLayout:
 
     def pair(self, direction: str, src: int, dst: int) -> str:
         return f"{self.root}/pairs/{direction}-{src}-to-{dst}"
+
+
+def prompt_set_kinds(name: str) -> tuple[str, str]:
+    """The generate and score kinds of a further prompt set (``eval.prompt_sets``)."""
+    return f"{GENERATE}-{name}", f"{SCORE}-{name}"
+
+
+def prompt_set_of(kind: str) -> str | None:
+    """The prompt set a score kind belongs to: None for eval.prompts' own ``score``."""
+    return kind.removeprefix(f"{SCORE}-") if kind.startswith(f"{SCORE}-") else None
 
 
 def eval_stage(point: str, kind: str) -> str:

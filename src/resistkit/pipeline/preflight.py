@@ -132,6 +132,7 @@ def _check_eval_sets(exp: ExperimentRecipe, source: str) -> list[str]:
     prompt_sets = [("eval.prompts", exp.eval.prompts)] if exp.eval.prompts is not None else []
     if exp.setting1 is not None and exp.setting1.responses is not None:
         prompt_sets.append(("setting1.responses", exp.setting1.responses))
+    prompt_sets += [(f"eval.prompt_sets.{i}", ps) for i, ps in enumerate(exp.eval.prompt_sets)]
     for key, spec in prompt_sets:
         ds = load_spec(spec, key, source, rows=spec.num_samples, seed=0)
         if "prompt" not in ds.column_names:
@@ -163,27 +164,44 @@ def _check_eval_sets(exp: ExperimentRecipe, source: str) -> list[str]:
 
 
 def _check_scorer_models(exp: ExperimentRecipe, source: str) -> None:
-    """Models named in ``eval.scorer_options`` resolve here (a built-in judge may be built)."""
+    """Models named in ``eval.scorer_options`` resolve here, and so does every judge a scorer
+    of ``eval.scorers`` or of a prompt set (``eval.prompt_sets``) loads by default (a built-in
+    judge may be built)."""
     from resistkit.models import load_config, resolve_model
+    from resistkit.pipeline.prompt_sets import prompt_set_scorers
     from resistkit.scoring import get_scorer
 
-    judge_options = {o: get_scorer(s).options.get(o) for s in exp.eval.scorers
-                     for o in get_scorer(s).judge_options}
-    for option in ("reward_model", "cost_model", "model", "ref_model", *judge_options):
-        # A judge option left unset loads the scorer's default judge (builtin:safety-judge).
-        name = exp.eval.scorer_options.get(option) or judge_options.get(option)
+    given = exp.eval.scorer_options
+    # option -> (recipe key to blame, model, whether it names a judge, what the model is); each
+    # option once, from its first user, as every scorer that declares it loads the same model.
+    checks: dict[str, tuple[str, Any, bool, str]] = {
+        o: (f"eval.scorer_options.{o}", given.get(o), False, "")
+        for o in ("reward_model", "cost_model", "model", "ref_model")}
+    users = [("eval.scorers", exp.eval.scorers)] + [
+        (f"eval.prompt_sets.{i}.scorers", prompt_set_scorers(exp.eval, ps)[0])
+        for i, ps in enumerate(exp.eval.prompt_sets)]
+    for key, scorers in users:
+        for j, scorer in enumerate(scorers):
+            spec = get_scorer(scorer)
+            for option in spec.judge_options:
+                if option in checks and checks[option][2]:
+                    continue
+                if given.get(option) or key == "eval.scorers":
+                    checks[option] = (f"eval.scorer_options.{option}",
+                                      given.get(option) or spec.options.get(option), True, "")
+                else:  # the default judge of a prompt set's own scorer: no key names it
+                    name = spec.options.get(option)
+                    checks[option] = (f"{key}.{j}", name, True,
+                                      f"{scorer}'s default judge ({option}: {name}): ")
+    for key, name, judge, what in checks.values():
         if not name:
             continue
-        key = f"eval.scorer_options.{option}"
         try:
-            if option in judge_options and _buildable_judge(name):
+            if judge and _buildable_judge(name):
                 continue
-        except ResistkitError as err:
-            raise rekey(err, source, key) from None
-        try:
             load_config(resolve_model(str(name)))
         except ResistkitError as err:
-            raise rekey(err, source, key) from None
+            raise rekey(err, source, key, what) from None
 
 
 def _buildable_judge(name: str) -> bool:

@@ -74,12 +74,25 @@ class KLSpec(DataSpec):
                              "counts as back at θ0 (the paper's Table 3 uses 0.01).")
 
 
+class PromptSetSpec(DataSpec):
+    """A further prompt set sampled and scored at the same points as ``eval.prompts``, with its
+    own scorers; its columns are reported as NAME_COLUMN (``xstest_safe_refusal`` is the
+    over-refusal rate on XSTest's safe prompts)."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$", description="Prefix of its columns.")
+    scorers: list[str] | None = Field(None, description="Its scorers (default: eval.scorers);"
+                                      " options come from eval.scorer_options.")
+
+
 class EvalSpec(Strict):
     """How every checkpoint is judged: sample on held-out prompts and score the samples;
     measure compression, likelihood margins and KL to the base on fixed text."""
 
     prompts: DataSpec | None = Field(None, description="Held-out prompt set (`prompt` "
                                      "column); needed when there are scorers.")
+    prompt_sets: list[PromptSetSpec] = Field(
+        default_factory=list, description="Further prompt sets (safe prompts for over-refusal, "
+        "another benchmark's), each sampled and scored beside eval.prompts.")
     generation: GenerationSpec = Field(default_factory=GenerationSpec)
     scorers: list[str] = Field(default_factory=lambda: ["sentiment-lexicon"], description=(
         "Scorers of the sampled responses; [] samples nothing (a model-side metric only)."))
@@ -240,6 +253,9 @@ def validate_experiment(recipe: ExperimentRecipe, source: str) -> ExperimentReci
     if recipe.setting2 is not None:
         _validate_setting2(recipe, source)
     if recipe.setting1 is not None:
+        if recipe.eval.prompt_sets:
+            raise RecipeError(source, "eval.prompt_sets", "Setting I compares slices on "
+                              "eval.prompts only; remove eval.prompt_sets")
         check_volumes(recipe.setting1.slices, "setting1.slices", source)
         if not recipe.eval.scorers:
             raise RecipeError(source, "eval.scorers", "Setting I compares scores of sampled "
@@ -345,9 +361,15 @@ def check_eval(recipe: ExperimentRecipe, source: str) -> None:
                               f"{', '.join(sorted(SCORERS))}", nearest(name, SCORERS))
     if len(set(ev.scorers)) != len(ev.scorers):
         raise RecipeError(source, "eval.scorers", f"{ev.scorers} lists a scorer twice")
+    from resistkit.pipeline.prompt_sets import check_prompt_sets
+
     specs = [SCORERS[name] for name in ev.scorers]
+    check_prompt_sets(ev, source)
+    # Options go to every scorer that takes them, here or in a further prompt set.
+    others = {n for p in ev.prompt_sets for n in (p.scorers or [])} - set(ev.scorers)
     try:
-        route_options(specs, ev.scorer_options) if specs else None
+        route_options(specs + [SCORERS[n] for n in sorted(others)], ev.scorer_options) \
+            if specs or others else None
     except ValueError as err:
         raise RecipeError(source, "eval.scorer_options", str(err)) from None
     columns = [c for spec in specs for c in spec.columns if c not in spec.auxiliary]

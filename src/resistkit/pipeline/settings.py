@@ -17,8 +17,9 @@ from typing import Any
 
 from resistkit.pipeline import layout, steps
 from resistkit.pipeline.layout import SeedLayout
+from resistkit.pipeline.prompt_sets import prompt_set_scorers
 from resistkit.pipeline.runner import PairRun, Plan, Point, Stage
-from resistkit.pipeline.schema import ExperimentRecipe
+from resistkit.pipeline.schema import ExperimentRecipe, PromptSetSpec
 from resistkit.recipes import DataSpec, RewardSpec
 from resistkit.training.methods import get_method
 
@@ -124,6 +125,9 @@ def _add_eval(plan: Plan, exp: ExperimentRecipe, point: str, label: dict[str, An
                        steps.score_stage(plan.run_dir, exp,
                                          generations_stage=names[layout.GENERATE]),
                        deps=[names[layout.GENERATE]]))
+        for ps in exp.eval.prompt_sets:
+            _add_prompt_set(plan, exp, ps, point, label, names, model_cfg=model_cfg,
+                            model_path=model_path, deps=deps)
     if exp.eval.compression:
         names[layout.COMPRESSION] = layout.eval_stage(point, layout.COMPRESSION)
         plan.add(Stage(names[layout.COMPRESSION], "eval",
@@ -143,6 +147,32 @@ def _add_eval(plan: Plan, exp: ExperimentRecipe, point: str, label: dict[str, An
                        deps=sorted(set(deps + theta0.deps))))
     plan.points.append(Point(label, names, forward, exp.model.name_or_path))
     return names
+
+
+def _add_prompt_set(plan: Plan, exp: ExperimentRecipe, ps: PromptSetSpec, point: str,
+                    label: dict[str, Any], names: dict[str, str], *, model_cfg: Any,
+                    model_path: str | None, deps: list[str]) -> None:
+    """A further prompt set's generate and score stages (kinds GENERATE-NAME, SCORE-NAME),
+    sampled with the same decoding as eval.prompts."""
+    seed = label["seed"]
+    gen, score = layout.prompt_set_kinds(ps.name)
+    names[gen], names[score] = layout.eval_stage(point, gen), layout.eval_stage(point, score)
+    scorers, options = prompt_set_scorers(exp.eval, ps)
+    plan.add(Stage(names[gen], "generate",
+                   {"model": model_cfg, "seed": seed, "prompts": steps.data_config(ps),
+                    "generation": exp.eval.generation.model_dump(exclude_defaults=True),
+                    "prompt_format": exp.prompt_format, "prompt_template": exp.prompt_template,
+                    **_precision(exp)},
+                   steps.generate_stage(plan.run_dir, exp, model_path=model_path, seed=seed,
+                                        prompts=ps),
+                   deps=deps))
+    plan.add(Stage(names[score], "score",
+                   {"scorers": scorers, "options": options,
+                    "point": {k: v for k, v in label.items() if k != "model"},
+                    **steps.judge_config(exp, scorers, options), **_precision(exp)},
+                   steps.score_stage(plan.run_dir, exp, generations_stage=names[gen],
+                                     scorers=scorers, options=options),
+                   deps=[names[gen]]))
 
 
 # --------------------------------------------------------------------------------------------

@@ -213,7 +213,13 @@ def generate_stage(
     return run
 
 
-def score_stage(run_dir: Path, exp: ExperimentRecipe, *, generations_stage: str) -> Any:
+def score_stage(run_dir: Path, exp: ExperimentRecipe, *, generations_stage: str,
+                scorers: list[str] | None = None, options: dict[str, Any] | None = None) -> Any:
+    """Score a generate stage's samples with ``scorers`` (default: eval.scorers, with
+    eval.scorer_options; a further prompt set passes its own)."""
+    names = exp.eval.scorers if scorers is None else scorers
+    given = exp.eval.scorer_options if options is None else options
+
     def run(stage_dir: Path) -> dict[str, Any]:
         from resistkit.models import clear_model_cache
         from resistkit.scoring.stage import run_score
@@ -222,9 +228,9 @@ def score_stage(run_dir: Path, exp: ExperimentRecipe, *, generations_stage: str)
         from resistkit.judge import ensure_judges
 
         # A pipeline may build an offline judge once (minutes); `score` alone never does.
-        options = ensure_judges(exp.eval.scorers, exp.eval.scorer_options)
+        options = ensure_judges(names, given)
         result = run_score(
-            source, exp.eval.scorers, output=stage_dir / layout.SCORES,
+            source, names, output=stage_dir / layout.SCORES,
             summary_output=stage_dir / layout.SUMMARY, progress=True, **options,
         )
         clear_model_cache()  # a pipeline scores many checkpoints; keep one in memory at most
@@ -369,7 +375,8 @@ def data_config(spec: DataSpec, *, produced: bool = False) -> dict[str, Any]:
     return config
 
 
-def judge_config(exp: ExperimentRecipe) -> dict[str, Any]:
+def judge_config(exp: ExperimentRecipe, scorers: list[str] | None = None,
+                 options: dict[str, Any] | None = None) -> dict[str, Any]:
     """The judges a score stage loads, by identity, for its fingerprint: a built-in judge by
     its build id (bumped whenever its build recipe changes, so a rebuilt judge re-scores),
     a judge on disk by its content. Empty when no scorer loads a judge."""
@@ -378,10 +385,11 @@ def judge_config(exp: ExperimentRecipe) -> dict[str, Any]:
     from resistkit.scoring import get_scorer
 
     judges: dict[str, Any] = {}
-    for name in exp.eval.scorers:
+    given = exp.eval.scorer_options if options is None else options
+    for name in exp.eval.scorers if scorers is None else scorers:
         spec = get_scorer(name)
         for option in spec.judge_options:
-            value = exp.eval.scorer_options.get(option) or spec.options.get(option)
+            value = given.get(option) or spec.options.get(option)
             if not value:
                 continue
             task = task_for(str(value))

@@ -9,6 +9,7 @@ from resistkit.models import clear_model_cache
 from resistkit.scoring import (  # noqa: F401  (imported to register the built-in scorers)
     classifier,
     compression,
+    guard,
     kl,
     lexicon,
     refusal,

@@ -79,6 +79,8 @@ def is_refusal(
     "refusal",
     columns={"refusal": "1 = refusal; mean = refusal rate"},
     description="refusal detection by standard refusal phrases",
+    rates=("refusal",),
+    breaks={"refusal": "falls"},
 )
 def refusal(
     batch: Batch,

@@ -62,6 +62,13 @@ class ScorerSpec:
     uses_prompt: bool = False
     # Bookkeeping columns (token counts, totals): written and summarised, left out of the table.
     auxiliary: tuple[str, ...] = ()
+    # 0/1 columns whose mean is a rate (a harmful or refusal rate): reports give them a
+    # binomial (Wilson) interval instead of a t interval.
+    rates: tuple[str, ...] = ()
+    # Columns in [0, 1] that a Setting II report computes samples to break from, with the way
+    # they move as alignment breaks: "falls" (the aligned behaviour's share, as the refusal
+    # rate) or "rises" (a harmful rate or score). See ``resistkit.report.behaviour``.
+    breaks: dict[str, str] = field(default_factory=dict)
     model_options: ModelOptions | None = None  # this scorer's defaults of the shared options
     # Options that name a judge model: a built-in judge there (or as their default) may be
     # built on first use by a pipeline (``resistkit.judge.ensure_judges``).
@@ -85,6 +92,7 @@ class ScorerSpec:
 
 
 SCORERS: dict[str, ScorerSpec] = {}
+BREAK_WAYS = ("falls", "rises")
 
 
 def register_scorer(
@@ -95,6 +103,8 @@ def register_scorer(
     requires: Sequence[str] = ("response",),
     uses_prompt: bool = False,
     auxiliary: Sequence[str] = (),
+    rates: Sequence[str] = (),
+    breaks: Mapping[str, str] | None = None,
     model_options: ModelOptions | None = None,
     judge_options: Sequence[str] = (),
 ) -> Callable[[ScorerFn], ScorerFn]:
@@ -108,6 +118,10 @@ def register_scorer(
     def decorate(fn: ScorerFn) -> ScorerFn:
         if name in SCORERS and SCORERS[name].fn is not fn:
             raise ValueError(f"scorer {name!r} is already registered")
+        odd = {c: w for c, w in (breaks or {}).items() if w not in BREAK_WAYS or c not in columns}
+        if odd:
+            raise ValueError(f"scorer {name!r}: breaks {odd} must name its own columns, each "
+                             f"with one of {BREAK_WAYS}")
         SCORERS[name] = ScorerSpec(
             name=name,
             fn=fn,
@@ -116,6 +130,8 @@ def register_scorer(
             requires=tuple(requires),
             uses_prompt=uses_prompt,
             auxiliary=tuple(auxiliary),
+            rates=tuple(rates),
+            breaks=dict(breaks or {}),
             model_options=model_options,
             judge_options=tuple(judge_options),
         )
@@ -130,6 +146,16 @@ def get_scorer(name: str) -> ScorerSpec:
     except KeyError:
         known = ", ".join(sorted(SCORERS)) or "(none registered)"
         raise ScoringError(f"unknown scorer {name!r}; available: {known}") from None
+
+
+def rate_columns() -> frozenset[str]:
+    """Every registered scorer's 0/1 rate columns."""
+    return frozenset(c for spec in SCORERS.values() for c in spec.rates)
+
+
+def break_columns() -> dict[str, str]:
+    """Every registered scorer's samples-to-break columns: name -> "falls" or "rises"."""
+    return {c: way for spec in SCORERS.values() for c, way in spec.breaks.items()}
 
 
 def list_scorers() -> list[ScorerSpec]:

@@ -20,10 +20,10 @@ if TYPE_CHECKING:
     from resistkit.recipes import DataSpec, LoraSpec, ModelSpec
 
 
-def rekey(err: ResistkitError, source: str, key: str) -> RecipeError:
+def rekey(err: ResistkitError, source: str, key: str, prefix: str = "") -> RecipeError:
     """``err`` as a RecipeError naming the recipe file and key (keeping what it says of the
-    hub)."""
-    out = RecipeError(source, key, str(err))
+    hub), its message after ``prefix``."""
+    out = RecipeError(source, key, prefix + str(err))
     out.missing_input = err.missing_input
     return out
 
