@@ -2,7 +2,9 @@
 
 Measured on machines of this kind (1024² matmuls, fp32 vs bf16): Intel with AMX-BF16 150 vs
 1,144 GFLOP/s (7.6x); AMD EPYC with AVX512-BF16, no AMX, 187 vs 412 (2.2x); AVX2-only 131 vs
-~1 (bf16 ~50x *slower*). On SmolLM2 a bf16 forward pass changed bits/token by 0.04 %.
+~1 (bf16 ~50x *slower*); an Intel Xeon with AVX512 but neither flag ran a SmolLM2
+compression stage 2.1x *slower* with bf16 weights (benchmarks/bench_dtype.py). On SmolLM2 a bf16
+forward pass changed bits/token by 0.04 %.
 
 So on a CPU with AMX-BF16 or AVX512-BF16, ``auto`` runs inference stages (scoring,
 compression, KL, generation) with bf16 weights and training with bf16 autocast over fp32
@@ -62,7 +64,8 @@ def cpu_precision(dtype: str = "auto", flags: frozenset[str] | None = None) -> C
     kind = cpu_bf16(flags)
     if kind is None:
         return CpuPrecision("float32", False, "auto: this CPU has no AMX-BF16 or AVX512-BF16 "
-                            "(bf16 would be ~50x slower than fp32), so fp32")
+                            "(bf16 would be slower than fp32: ~2x with AVX512, ~50x with "
+                            "AVX2 only), so fp32")
     return CpuPrecision("bfloat16", True, f"auto: this CPU has {kind.upper()} (bf16 matmuls "
                         f"{_SPEEDUP[kind]} faster), so bf16 weights for inference and bf16 "
                         "autocast over fp32 master weights for training")
