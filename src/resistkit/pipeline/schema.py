@@ -13,6 +13,7 @@ from pydantic import Field
 from resistkit.errors import RecipeError, RunError
 from resistkit.models import is_tiny
 from resistkit.pipeline.executor_spec import ExecutorSpec
+from resistkit.pipeline.roles import assign_roles, check_roles
 from resistkit.recipes import (
     DataSpec,
     GenerationSpec,
@@ -416,35 +417,6 @@ def margin_sets(recipe: ExperimentRecipe, source: str = "recipe") -> tuple[int, 
     if found[0] == found[1]:
         raise RecipeError(source, "eval.margin", "plus and minus name the same set")
     return found[0], found[1]
-
-
-def guess_role(spec: DataSpec, forward: DataSpec, inverse: DataSpec) -> str:
-    """The role of a compression set that does not state one (recipes written before roles)."""
-    if spec.dataset == forward.dataset:
-        return "align"
-    if spec.dataset == inverse.dataset:
-        return "perturb"
-    return "pretrain" if "pretrain" in spec.dataset else "other"
-
-
-def assign_roles(recipe: ExperimentRecipe) -> None:
-    """Give every compression set a role, so the resolved experiment.yaml states it."""
-    s2 = recipe.setting2
-    assert s2 is not None
-    forward, inverse = (s2.negative, s2.positive) if s2.reverse else (s2.positive, s2.negative)
-    for spec in recipe.eval.compression:
-        if spec.role is None:
-            spec.role = guess_role(spec, forward, inverse)  # type: ignore[assignment]
-
-
-def check_roles(recipe: ExperimentRecipe, source: str) -> None:
-    seen: dict[str, int] = {}
-    for i, spec in enumerate(recipe.eval.compression):
-        if spec.role in ("pretrain", "align", "perturb") and spec.role in seen:
-            raise RecipeError(source, f"eval.compression.{i}.role",
-                              f"{spec.role!r} is already the role of eval.compression."
-                              f"{seen[spec.role]}; each of pretrain/align/perturb names one set")
-        seen[spec.role or "other"] = i
 
 
 def load_experiment(path: str, overrides: list[str] | tuple[str, ...] = ()) -> ExperimentRecipe:
