@@ -36,8 +36,7 @@ def check_prompt_sets(ev: EvalSpec, source: str) -> None:
                 raise RecipeError(source, f"{key}.scorers.{j}", f"unknown scorer {name!r}; "
                                   f"scorers: {', '.join(sorted(SCORERS))}",
                                   nearest(name, SCORERS))
-        accepted = {o for name in scorers for o in SCORERS[name].options}
-        options = {k: v for k, v in ev.scorer_options.items() if k in accepted}
+        _, options = prompt_set_scorers(ev, ps)
         try:
             route_options([SCORERS[n] for n in scorers], options)
         except ValueError as err:
