@@ -23,11 +23,15 @@ def _first(batch: Batch, *names: str) -> list[Any]:
     raise KeyError(" or ".join(repr(n) for n in names))
 
 
+def _optional(batch: Batch, name: str, n: int, missing: Any = "") -> list[Any]:
+    """A column some copies of a set lack (the authors' CSV, a hub mirror): ``missing`` each."""
+    return list(batch.get(name) or [missing] * n)
+
+
 def advbench_rows(batch: Batch) -> Batch:
     """walledai/AdvBench (prompt, target) or llm-attacks' CSV (goal, target)."""
     prompts = _first(batch, "prompt", "goal")
-    targets = batch.get("target") or [""] * len(prompts)
-    return {"prompt": list(prompts), "target": list(targets)}
+    return {"prompt": list(prompts), "target": _optional(batch, "target", len(prompts))}
 
 
 def harmbench_rows(batch: Batch, functional: str) -> Batch:
@@ -42,8 +46,7 @@ def harmbench_rows(batch: Batch, functional: str) -> Batch:
         kept = [(b, s) for b, f, s in rows if f == functional]
         return {"prompt": [b for b, _ in kept], "category": [s for _, s in kept]}
     prompts = batch["prompt"]
-    return {"prompt": list(prompts),
-            "category": list(batch.get("category") or [""] * len(prompts))}
+    return {"prompt": list(prompts), "category": _optional(batch, "category", len(prompts))}
 
 
 def strongreject_rows(batch: Batch) -> Batch:
@@ -51,8 +54,8 @@ def strongreject_rows(batch: Batch) -> Batch:
     (category, source, forbidden_prompt)."""
     prompts = _first(batch, "prompt", "forbidden_prompt")
     n = len(prompts)
-    return {"prompt": list(prompts), "category": list(batch.get("category") or [""] * n),
-            "source": list(batch.get("source") or [""] * n)}
+    return {"prompt": list(prompts), "category": _optional(batch, "category", n),
+            "source": _optional(batch, "source", n)}
 
 
 def xstest_rows(batch: Batch, label: str | None) -> Batch:
@@ -61,8 +64,8 @@ def xstest_rows(batch: Batch, label: str | None) -> Batch:
     ``label=None`` keeps both, with the label column."""
     out: Batch = {"prompt": [], "label": [], "type": [], "focus": []}
     n = len(batch["prompt"])
-    rows = zip(batch["prompt"], batch["label"], batch.get("type") or [""] * n,
-               batch.get("focus") or [""] * n, strict=True)
+    rows = zip(batch["prompt"], batch["label"], _optional(batch, "type", n),
+               _optional(batch, "focus", n), strict=True)
     for prompt, lab, kind, focus in rows:
         if label is not None and str(lab).strip().lower() != label:
             continue
@@ -77,6 +80,6 @@ def beavertails_eval_rows(batch: Batch) -> Batch:
     """PKU-Alignment/BeaverTails-Evaluation (prompt, category, category_id)."""
     prompts = batch["prompt"]
     n = len(prompts)
-    return {"prompt": list(prompts), "category": list(batch.get("category") or [""] * n),
+    return {"prompt": list(prompts), "category": _optional(batch, "category", n),
             "category_id": [-1 if c is None else int(c)
-                            for c in batch.get("category_id") or [None] * n]}
+                            for c in _optional(batch, "category_id", n, None)]}

@@ -83,11 +83,6 @@ def _declared(column: str, names: Iterable[str]) -> str | None:
     return max(fits, key=len) if fits else None
 
 
-def _is_rate(column: str, rate_names: frozenset[str]) -> bool:
-    """A 0/1 column of a scorer, under eval.prompts or a prompt set's NAME_ prefix."""
-    return _declared(column, rate_names) is not None
-
-
 def break_columns(columns: Iterable[str]) -> list[tuple[str, str]]:
     """(column, "falls" | "rises") of the sampled columns that samples to break follows, in
     the given order; ``refusal`` itself is left out, as break_rows always reports it."""
@@ -132,7 +127,7 @@ def rate_rows(rates: dict[tuple, dict[int, dict[str, Stat]]]) -> list[dict]:
                                "seeds": len(per_seed)}
         for col in sorted({c for cols in per_seed.values() for c in cols}):
             got = [cols[col] for cols in per_seed.values() if col in cols]
-            mean, low, high, n = pooled_interval(got, _is_rate(col, rate_names))
+            mean, low, high, n = pooled_interval(got, _declared(col, rate_names) is not None)
             row.update({col: mean, f"{col}_ci95_low": low, f"{col}_ci95_high": high,
                         f"{col}_n": n})
         rows.append(row)
