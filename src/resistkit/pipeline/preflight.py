@@ -178,7 +178,7 @@ def _check_scorer_models(exp: ExperimentRecipe, source: str) -> None:
         o: (f"eval.scorer_options.{o}", given.get(o), False, "")
         for o in ("reward_model", "cost_model", "model", "ref_model")}
     users = [("eval.scorers", exp.eval.scorers)] + [
-        (f"eval.prompt_sets.{i}.scorers", prompt_set_scorers(exp.eval, ps)[0])
+        (f"eval.prompt_sets.{i}.scorers", prompt_set_scorers(ps, exp.eval.scorers, given)[0])
         for i, ps in enumerate(exp.eval.prompt_sets)]
     for key, scorers in users:
         for j, scorer in enumerate(scorers):

@@ -4,13 +4,35 @@ compression figure read the roles; a recipe may state them, older recipes get th
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import Literal
+
+from pydantic import Field
 
 from resistkit.errors import RecipeError
 from resistkit.recipes import DataSpec
 
-if TYPE_CHECKING:
-    from resistkit.pipeline.schema import ExperimentRecipe
+
+class CompressionSpec(DataSpec):
+    """A data set whose bits/token is measured at every checkpoint, and what it stands for in
+    the theory: held-out pre-training text (``pretrain``), the forward alignment data
+    (``align``), the inverse (perturbation) data (``perturb``), or ``other``."""
+
+    role: Literal["pretrain", "align", "perturb", "other"] | None = Field(
+        None, description="Role in Hooke's law; default: guessed from the data set (see docs)."
+    )
+    column: str | None = Field(
+        None, description="The column whose text is measured (the rest of the record is "
+        "context): one side of a preference set, `chosen` or `rejected`, so both sides of "
+        "the same prompts form two sets; default: response, completion or text."
+    )
+
+    @property
+    def key(self) -> str:
+        """Its name in a compression stage's outputs and in ``eval.margin``:
+        DATASET:SPLIT, or DATASET:SPLIT:COLUMN for one column of a data set."""
+        base = f"{self.dataset}:{self.split}"
+        return f"{base}:{self.column}" if self.column else base
 
 
 def guess_role(spec: DataSpec, forward: DataSpec, inverse: DataSpec) -> str:
@@ -22,19 +44,18 @@ def guess_role(spec: DataSpec, forward: DataSpec, inverse: DataSpec) -> str:
     return "pretrain" if "pretrain" in spec.dataset else "other"
 
 
-def assign_roles(recipe: ExperimentRecipe) -> None:
+def assign_roles(compression: Sequence[CompressionSpec], forward: DataSpec,
+                 inverse: DataSpec) -> None:
     """Give every compression set a role, so the resolved experiment.yaml states it."""
-    s2 = recipe.setting2
-    assert s2 is not None
-    forward, inverse = (s2.negative, s2.positive) if s2.reverse else (s2.positive, s2.negative)
-    for spec in recipe.eval.compression:
+    for spec in compression:
         if spec.role is None:
             spec.role = guess_role(spec, forward, inverse)  # type: ignore[assignment]
 
 
-def check_roles(recipe: ExperimentRecipe, source: str) -> None:
+def check_roles(compression: Sequence[CompressionSpec], source: str) -> None:
+    """Each of pretrain / align / perturb names at most one set (eval.compression)."""
     seen: dict[str, int] = {}
-    for i, spec in enumerate(recipe.eval.compression):
+    for i, spec in enumerate(compression):
         if spec.role in ("pretrain", "align", "perturb") and spec.role in seen:
             raise RecipeError(source, f"eval.compression.{i}.role",
                               f"{spec.role!r} is already the role of eval.compression."

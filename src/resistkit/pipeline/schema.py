@@ -13,7 +13,8 @@ from pydantic import Field
 from resistkit.errors import RecipeError, RunError
 from resistkit.models import is_tiny
 from resistkit.pipeline.executor_spec import ExecutorSpec
-from resistkit.pipeline.roles import assign_roles, check_roles
+from resistkit.pipeline.prompt_sets import PromptSetSpec, check_prompt_sets
+from resistkit.pipeline.roles import CompressionSpec, assign_roles, check_roles
 from resistkit.recipes import (
     DataSpec,
     GenerationSpec,
@@ -34,28 +35,6 @@ from resistkit.recipes import (
 from resistkit.training.methods import METHODS, get_method, method_names
 
 
-class CompressionSpec(DataSpec):
-    """A data set whose bits/token is measured at every checkpoint, and what it stands for in
-    the theory: held-out pre-training text (``pretrain``), the forward alignment data
-    (``align``), the inverse (perturbation) data (``perturb``), or ``other``."""
-
-    role: Literal["pretrain", "align", "perturb", "other"] | None = Field(
-        None, description="Role in Hooke's law; default: guessed from the data set (see docs)."
-    )
-    column: str | None = Field(
-        None, description="The column whose text is measured (the rest of the record is "
-        "context): one side of a preference set, `chosen` or `rejected`, so both sides of "
-        "the same prompts form two sets; default: response, completion or text."
-    )
-
-    @property
-    def key(self) -> str:
-        """Its name in a compression stage's outputs and in ``eval.margin``:
-        DATASET:SPLIT, or DATASET:SPLIT:COLUMN for one column of a data set."""
-        base = f"{self.dataset}:{self.split}"
-        return f"{base}:{self.column}" if self.column else base
-
-
 class MarginSpec(Strict):
     """A likelihood margin between two compression sets, a model-side metric with no sampling
     noise: m = bits/token(minus) - bits/token(plus); it rises as the model comes to prefer the
@@ -73,16 +52,6 @@ class KLSpec(DataSpec):
 
     threshold: float = Field(0.01, gt=0, description="KL (nats/token) below which a point "
                              "counts as back at θ0 (the paper's Table 3 uses 0.01).")
-
-
-class PromptSetSpec(DataSpec):
-    """A further prompt set sampled and scored at the same points as ``eval.prompts``, with its
-    own scorers; its columns are reported as NAME_COLUMN (``xstest_safe_refusal`` is the
-    over-refusal rate on XSTest's safe prompts)."""
-
-    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$", description="Prefix of its columns.")
-    scorers: list[str] | None = Field(None, description="Its scorers (default: eval.scorers);"
-                                      " options come from eval.scorer_options.")
 
 
 class EvalSpec(Strict):
@@ -285,8 +254,9 @@ def _validate_setting2(recipe: ExperimentRecipe, source: str) -> None:
         raise RecipeError(source, "setting2.inverse_method",
                           f"unknown method {s2.inverse_method!r}; methods: "
                           f"{', '.join(method_names())}", nearest(s2.inverse_method, METHODS))
-    assign_roles(recipe)
-    check_roles(recipe, source)
+    forward, inverse = (s2.negative, s2.positive) if s2.reverse else (s2.positive, s2.negative)
+    assign_roles(recipe.eval.compression, forward, inverse)
+    check_roles(recipe.eval.compression, source)
     if recipe.eval.margin is not None:
         margin_sets(recipe, source)
     merged = {**applicable_fields(recipe.train, s2.inverse_method), **s2.inverse_train}
@@ -362,10 +332,9 @@ def check_eval(recipe: ExperimentRecipe, source: str) -> None:
                               f"{', '.join(sorted(SCORERS))}", nearest(name, SCORERS))
     if len(set(ev.scorers)) != len(ev.scorers):
         raise RecipeError(source, "eval.scorers", f"{ev.scorers} lists a scorer twice")
-    from resistkit.pipeline.prompt_sets import check_prompt_sets
-
     specs = [SCORERS[name] for name in ev.scorers]
-    check_prompt_sets(ev, source)
+    check_prompt_sets(ev.prompt_sets, has_prompts=ev.prompts is not None, scorers=ev.scorers,
+                      scorer_options=ev.scorer_options, source=source)
     # Options go to every scorer that takes them, here or in a further prompt set.
     others = {n for p in ev.prompt_sets for n in (p.scorers or [])} - set(ev.scorers)
     try:

@@ -19,7 +19,7 @@ from resistkit.pipeline import layout, steps
 from resistkit.pipeline.layout import SeedLayout
 from resistkit.pipeline.prompt_sets import prompt_set_scorers
 from resistkit.pipeline.runner import PairRun, Plan, Point, Stage
-from resistkit.pipeline.schema import ExperimentRecipe, PromptSetSpec
+from resistkit.pipeline.schema import ExperimentRecipe
 from resistkit.recipes import DataSpec, RewardSpec
 from resistkit.training.methods import get_method
 
@@ -102,32 +102,19 @@ def _add_eval(plan: Plan, exp: ExperimentRecipe, point: str, label: dict[str, An
     """The evaluation of one checkpoint (``model_path`` None = the base): generate → score
     when there are scorers (at the Q2 points ``eval.sample_at_q2`` names), compression when
     there are sets, KL to θ0 when asked for. Returns the eval stages by kind."""
-    seed = label["seed"]
     deps = [model_stage] if model_stage else []
     model_cfg = model_path or _base_model_config(exp)
     names: dict[str, str] = {}
     if exp.eval.samples_at(label.get("q2", -1)):
         assert exp.eval.prompts is not None
-        names[layout.GENERATE] = layout.eval_stage(point, layout.GENERATE)
-        gen_cfg = {"model": model_cfg, "seed": seed,
-                   "prompts": steps.data_config(exp.eval.prompts),
-                   "generation": exp.eval.generation.model_dump(exclude_defaults=True),
-                   "prompt_format": exp.prompt_format, "prompt_template": exp.prompt_template,
-                   **_precision(exp)}
-        plan.add(Stage(names[layout.GENERATE], "generate", gen_cfg,
-                       steps.generate_stage(plan.run_dir, exp, model_path=model_path, seed=seed),
-                       deps=deps))
-        names[layout.SCORE] = layout.eval_stage(point, layout.SCORE)
-        plan.add(Stage(names[layout.SCORE], "score",
-                       {"scorers": exp.eval.scorers, "options": exp.eval.scorer_options,
-                        "point": {k: v for k, v in label.items() if k != "model"},
-                        **steps.judge_config(exp), **_precision(exp)},
-                       steps.score_stage(plan.run_dir, exp,
-                                         generations_stage=names[layout.GENERATE]),
-                       deps=[names[layout.GENERATE]]))
+        _add_sampling(plan, exp, label, names, point, (layout.GENERATE, layout.SCORE),
+                      exp.eval.prompts, exp.eval.scorers, exp.eval.scorer_options,
+                      model_cfg=model_cfg, model_path=model_path, deps=deps)
         for ps in exp.eval.prompt_sets:
-            _add_prompt_set(plan, exp, ps, point, label, names, model_cfg=model_cfg,
-                            model_path=model_path, deps=deps)
+            scorers, options = prompt_set_scorers(ps, exp.eval.scorers, exp.eval.scorer_options)
+            _add_sampling(plan, exp, label, names, point, layout.prompt_set_kinds(ps.name), ps,
+                          scorers, options, model_cfg=model_cfg, model_path=model_path,
+                          deps=deps)
     if exp.eval.compression:
         names[layout.COMPRESSION] = layout.eval_stage(point, layout.COMPRESSION)
         plan.add(Stage(names[layout.COMPRESSION], "eval",
@@ -149,28 +136,29 @@ def _add_eval(plan: Plan, exp: ExperimentRecipe, point: str, label: dict[str, An
     return names
 
 
-def _add_prompt_set(plan: Plan, exp: ExperimentRecipe, ps: PromptSetSpec, point: str,
-                    label: dict[str, Any], names: dict[str, str], *, model_cfg: Any,
-                    model_path: str | None, deps: list[str]) -> None:
-    """A further prompt set's generate and score stages (kinds GENERATE-NAME, SCORE-NAME),
-    sampled with the same decoding as eval.prompts."""
+def _add_sampling(plan: Plan, exp: ExperimentRecipe, label: dict[str, Any],
+                  names: dict[str, str], point: str, kinds: tuple[str, str], prompts: DataSpec,
+                  scorers: list[str], options: dict[str, Any], *, model_cfg: Any,
+                  model_path: str | None, deps: list[str]) -> None:
+    """A generate stage on ``prompts`` and the score stage after it, of kinds ``kinds``:
+    ``generate``/``score`` for eval.prompts, GENERATE-NAME/SCORE-NAME for a further prompt set
+    (``eval.prompt_sets``), which is sampled with the same decoding."""
     seed = label["seed"]
-    gen, score = layout.prompt_set_kinds(ps.name)
+    gen, score = kinds
     names[gen], names[score] = layout.eval_stage(point, gen), layout.eval_stage(point, score)
-    scorers, options = prompt_set_scorers(exp.eval, ps)
     plan.add(Stage(names[gen], "generate",
-                   {"model": model_cfg, "seed": seed, "prompts": steps.data_config(ps),
+                   {"model": model_cfg, "seed": seed, "prompts": steps.data_config(prompts),
                     "generation": exp.eval.generation.model_dump(exclude_defaults=True),
                     "prompt_format": exp.prompt_format, "prompt_template": exp.prompt_template,
                     **_precision(exp)},
                    steps.generate_stage(plan.run_dir, exp, model_path=model_path, seed=seed,
-                                        prompts=ps),
+                                        prompts=prompts),
                    deps=deps))
     plan.add(Stage(names[score], "score",
                    {"scorers": scorers, "options": options,
                     "point": {k: v for k, v in label.items() if k != "model"},
-                    **steps.judge_config(exp, scorers, options), **_precision(exp)},
-                   steps.score_stage(plan.run_dir, exp, generations_stage=names[gen],
+                    **steps.judge_config(scorers, options), **_precision(exp)},
+                   steps.score_stage(plan.run_dir, generations_stage=names[gen],
                                      scorers=scorers, options=options),
                    deps=[names[gen]]))
 

@@ -213,12 +213,10 @@ def generate_stage(
     return run
 
 
-def score_stage(run_dir: Path, exp: ExperimentRecipe, *, generations_stage: str,
-                scorers: list[str] | None = None, options: dict[str, Any] | None = None) -> Any:
-    """Score a generate stage's samples with ``scorers`` (default: eval.scorers, with
-    eval.scorer_options; a further prompt set passes its own)."""
-    names = exp.eval.scorers if scorers is None else scorers
-    given = exp.eval.scorer_options if options is None else options
+def score_stage(run_dir: Path, *, generations_stage: str, scorers: list[str],
+                options: dict[str, Any]) -> Any:
+    """Score a generate stage's samples with ``scorers`` and their ``options`` (eval.scorers
+    and eval.scorer_options, or a further prompt set's own)."""
 
     def run(stage_dir: Path) -> dict[str, Any]:
         from resistkit.models import clear_model_cache
@@ -228,10 +226,10 @@ def score_stage(run_dir: Path, exp: ExperimentRecipe, *, generations_stage: str,
         from resistkit.judge import ensure_judges
 
         # A pipeline may build an offline judge once (minutes); `score` alone never does.
-        options = ensure_judges(names, given)
+        with_judges = ensure_judges(scorers, options)
         result = run_score(
-            source, names, output=stage_dir / layout.SCORES,
-            summary_output=stage_dir / layout.SUMMARY, progress=True, **options,
+            source, scorers, output=stage_dir / layout.SCORES,
+            summary_output=stage_dir / layout.SUMMARY, progress=True, **with_judges,
         )
         clear_model_cache()  # a pipeline scores many checkpoints; keep one in memory at most
         return {"summary": str(result.summary_path.relative_to(run_dir)),
@@ -375,8 +373,7 @@ def data_config(spec: DataSpec, *, produced: bool = False) -> dict[str, Any]:
     return config
 
 
-def judge_config(exp: ExperimentRecipe, scorers: list[str] | None = None,
-                 options: dict[str, Any] | None = None) -> dict[str, Any]:
+def judge_config(scorers: list[str], options: dict[str, Any]) -> dict[str, Any]:
     """The judges a score stage loads, by identity, for its fingerprint: a built-in judge by
     its build id (bumped whenever its build recipe changes, so a rebuilt judge re-scores),
     a judge on disk by its content. Empty when no scorer loads a judge."""
@@ -385,11 +382,10 @@ def judge_config(exp: ExperimentRecipe, scorers: list[str] | None = None,
     from resistkit.scoring import get_scorer
 
     judges: dict[str, Any] = {}
-    given = exp.eval.scorer_options if options is None else options
-    for name in exp.eval.scorers if scorers is None else scorers:
+    for name in scorers:
         spec = get_scorer(name)
         for option in spec.judge_options:
-            value = given.get(option) or spec.options.get(option)
+            value = options.get(option) or spec.options.get(option)
             if not value:
                 continue
             task = task_for(str(value))
