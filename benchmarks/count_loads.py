@@ -1,7 +1,7 @@
 """How many times is a model (and a tokenizer) loaded in one seed of a recipe?
 
 Runs a recipe in this process with the sequential executor, counting every
-``from_pretrained`` of a model, a tokenizer and a config by the directory it read, and prints
+``from_pretrained`` of a model and of a tokenizer by the directory it read, and prints
 the counts per kind and per directory, with the stage times from the run's log. The default
 shrinks the SmolLM2 demo's volumes (control 20, Q1 {10, 20}, Q2 {0, 10, 20, 30}, 20 held-out
 snippets per compression set) but keeps its stage graph: the load count depends on the stages,
@@ -50,14 +50,13 @@ def main() -> None:
     ap.add_argument("--recipe", default="cpu/smollm2_demo")
     ap.add_argument("--full", action="store_true", help="the recipe's own volumes")
     args = ap.parse_args()
-    from transformers import PretrainedConfig, PreTrainedModel
+    from transformers import PreTrainedModel
     from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
     from resistkit.cli import app
 
     _count(PreTrainedModel, "model")
     _count(PreTrainedTokenizerBase, "tokenizer")
-    _count(PretrainedConfig, "config")
     overrides = [] if args.full else SMALL_DEMO
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "run"
