@@ -262,11 +262,12 @@ def test_cli_build_passes_its_settings(tmp_path: Path, monkeypatch: pytest.Monke
     assert result.exit_code != 0 and "stop here" in result.output
     assert seen == {"target": tmp_path / "j", "task": SENTIMENT, "epochs": 2, "lr": 5e-5,
                     "batch_size": 8, "seed": 3, "validation_fraction": 0.1, "force": False}
+    # Unset options stay unset: build_judge takes the task's own settings (a probe task has
+    # none, and refuses any that are given).
     CliRunner().invoke(app, ["build", "--out", str(tmp_path / "k")])
-    assert (seen["lr"], seen["batch_size"], seen["epochs"]) == \
-        (SENTIMENT.lr, SENTIMENT.batch_size, SENTIMENT.epochs)
+    assert (seen["lr"], seen["batch_size"], seen["epochs"]) == (None, None, None)
     CliRunner().invoke(app, ["build", "safety", "--out", str(tmp_path / "s")])
     assert seen["task"] is SAFETY
-    assert (seen["lr"], seen["batch_size"]) == (SAFETY.lr, SAFETY.batch_size)
+    assert (seen["lr"], seen["batch_size"]) == (None, None)
     result = CliRunner().invoke(app, ["build", "no-such-task", "--out", str(tmp_path / "n")])
     assert result.exit_code != 0 and "unknown judge task" in result.output

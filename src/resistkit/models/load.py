@@ -120,6 +120,9 @@ def load_tokenizer(
         else:
             from transformers import AutoTokenizer
 
+            from resistkit.models.probe import register
+
+            register()  # AutoTokenizer reads config.json's model type, a probe's included
             kwargs: dict[str, Any] = {"revision": resolved.revision,
                                       "trust_remote_code": trust_remote_code}
             if resolved.gguf_file:
@@ -189,6 +192,9 @@ def load_classifier(model: ResolvedModel | str, **options: Any) -> tuple[Any, An
     the last real token through it)."""
     from transformers import AutoModelForSequenceClassification
 
+    from resistkit.models.probe import register
+
+    register()  # so that a pooled-probe judge (judge build sentiment-mpnet) loads like any
     loaded, dev = load_pretrained(AutoModelForSequenceClassification, model, **options)
     if getattr(loaded.config, "pad_token_id", None) is None:
         loaded.config.pad_token_id = load_tokenizer(model, cache=True).pad_token_id

@@ -206,11 +206,11 @@ def _check_scorer_models(exp: ExperimentRecipe, source: str) -> None:
 
 def _buildable_judge(name: str) -> bool:
     """A built-in judge the pipeline can build on first use (its base model is installed)."""
-    from resistkit.judge import base_model_dir, is_complete, task_for
+    from resistkit.judge import check_buildable, is_complete, task_for
 
     task = task_for(name)
     if task is None:
         return False
     if not is_complete(task.directory()):
-        base_model_dir()  # raises JudgeError naming the package to install
+        check_buildable(task)  # raises, naming the package to install or model to download
     return True
