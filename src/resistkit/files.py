@@ -18,6 +18,7 @@ import contextlib
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
@@ -58,6 +59,31 @@ def atomic_write_text(path: str | Path, text: str) -> None:
 
 def atomic_write_json(path: str | Path, data: Any) -> None:
     atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def staging_dir(target: Path) -> Path:
+    """An empty sibling of ``target`` (this process's own) to build a directory in before
+    ``install_dir`` moves it into place."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    return tmp
+
+
+def install_dir(tmp: Path, target: Path, marker: str) -> Path:
+    """Replace ``target`` (stale or forced) by the finished ``tmp``. When another process
+    finished first (``target`` is a non-empty directory again), keep its copy if it holds
+    ``marker``; a kill mid-way never leaves half a directory at ``target``."""
+    if target.exists():
+        shutil.rmtree(target, ignore_errors=True)
+    try:
+        os.replace(tmp, target)
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if not (target / marker).exists():
+            raise
+    return target
 
 
 def read_json(path: str | Path) -> Any:

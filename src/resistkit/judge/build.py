@@ -30,7 +30,7 @@ from resistkit.files import atomic_write_json, read_json
 from resistkit.judge.evaluate import accuracy, evaluate_judge, judge_scores
 from resistkit.judge.tasks import BASE_MODEL_ID, BASE_MODULE, BASE_PACKAGE, SENTIMENT, JudgeTask
 from resistkit.judge.train import MAX_GRAD_NORM, WARMUP_RATIO, WEIGHT_DECAY, validation_indices
-from resistkit.models.builtin import JUDGE_FILE
+from resistkit.models.builtin import JUDGE_FILE, JUDGE_MARKERS
 from resistkit.models.gguf import INFO_FILE
 from resistkit.runinfo import package_versions
 
@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 def is_complete(path: str | Path) -> bool:
     """A finished judge: ``judge.json`` is written last, so its presence means the rest is there."""
     path = Path(path)
-    return all((path / f).is_file() for f in ("config.json", "model.safetensors", JUDGE_FILE))
+    return all((path / f).is_file() for f in JUDGE_MARKERS)
 
 
 def base_model_dir() -> Path:

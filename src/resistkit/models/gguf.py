@@ -9,8 +9,6 @@ a safetensors directory, which loads several times faster than the GGUF afterwar
 from __future__ import annotations
 
 import logging
-import os
-import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -40,7 +38,7 @@ def convert_gguf(gguf: Path, target: Path, source: dict[str, Any] | None = None)
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from resistkit.errors import ModelError
-    from resistkit.files import atomic_write_json
+    from resistkit.files import atomic_write_json, install_dir, staging_dir
 
     if importlib.util.find_spec("gguf") is None:
         raise ModelError("reading a GGUF file needs the 'gguf' package (a dependency of "
@@ -52,9 +50,7 @@ def convert_gguf(gguf: Path, target: Path, source: dict[str, Any] | None = None)
     )
     tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
     drop_quantizer(model)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
+    tmp = staging_dir(target)
     model.save_pretrained(str(tmp))
     tokenizer.save_pretrained(str(tmp))
     atomic_write_json(
@@ -67,13 +63,4 @@ def convert_gguf(gguf: Path, target: Path, source: dict[str, Any] | None = None)
             **(source or {}),
         },
     )
-    if target.exists():  # a stale or forced copy: replace it
-        shutil.rmtree(target, ignore_errors=True)
-    try:
-        os.replace(tmp, target)
-    except OSError:
-        # Another process finished first (the target is a non-empty directory now): use its.
-        shutil.rmtree(tmp, ignore_errors=True)
-        if not (target / "config.json").exists():
-            raise
-    return target
+    return install_dir(tmp, target, "config.json")
